@@ -1,0 +1,1 @@
+"""The HTTP layer: dialects, error rendering, streaming."""

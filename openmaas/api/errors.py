@@ -1,0 +1,102 @@
+"""Turning every failure into the error shape of the dialect the client speaks.
+
+Each dialect registers a renderer for the path prefix it serves; the
+handlers below pick the renderer by path, so a 404 for an unknown route or a
+body that fails validation still answers in the client's own dialect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from openmaas.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    OpenmaasError,
+    PayloadTooLarge,
+)
+
+logger = logging.getLogger(__name__)
+
+ErrorRenderer = Callable[[OpenmaasError], dict[str, Any]]
+
+
+def openai_error_body(exc: OpenmaasError) -> dict[str, Any]:
+    """OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+    return {"error": {"message": exc.message, "type": exc.error_type, "param": exc.param, "code": exc.code}}
+
+
+class ErrorRenderers:
+    """Path prefix -> renderer; the longest matching prefix wins, OpenAI's shape otherwise."""
+
+    def __init__(self) -> None:
+        self._by_prefix: list[tuple[str, ErrorRenderer]] = []
+
+    def register(self, prefix: str, renderer: ErrorRenderer) -> None:
+        self._by_prefix.append((prefix, renderer))
+        self._by_prefix.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def for_path(self, path: str) -> ErrorRenderer:
+        for prefix, renderer in self._by_prefix:
+            if path.startswith(prefix):
+                return renderer
+        return openai_error_body
+
+
+def error_response(renderers: ErrorRenderers, path: str, exc: OpenmaasError) -> JSONResponse:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return JSONResponse(renderers.for_path(path)(exc), status_code=exc.http_status, headers=headers)
+
+
+def _validation_error(exc: RequestValidationError) -> InvalidRequest:
+    errors = exc.errors()
+    if not errors:
+        return InvalidRequest("invalid request body")
+    first = errors[0]
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(location) or None
+    if first.get("type") == "json_invalid":
+        return InvalidRequest("the request body is not valid JSON")
+    message = first.get("msg", "invalid value")
+    return InvalidRequest(f"{param}: {message}" if param else message, param=param)
+
+
+def _http_error(exc: StarletteHTTPException) -> OpenmaasError:
+    if exc.status_code == 404:
+        return NotFound("no such route")
+    if exc.status_code == 405:
+        return MethodNotAllowed("method not allowed on this route")
+    if exc.status_code == 413:
+        return PayloadTooLarge(str(exc.detail))
+    error = OpenmaasError(str(exc.detail))
+    error.http_status = exc.status_code
+    return error
+
+
+def install_error_handlers(app: FastAPI, renderers: ErrorRenderers) -> None:
+    @app.exception_handler(OpenmaasError)
+    async def _openmaas(request: Request, exc: OpenmaasError) -> JSONResponse:
+        return error_response(renderers, request.url.path, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(renderers, request.url.path, _validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(renderers, request.url.path, _http_error(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s", request.url.path)
+        return error_response(renderers, request.url.path, OpenmaasError("internal error; see the server log"))

@@ -1,0 +1,84 @@
+"""Running several engine requests for one API call (n choices, several prompts) as one stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams
+from openmaas.errors import Overloaded
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One choice to generate: its prompt and its sampling settings."""
+
+    prompt_token_ids: list[int]
+    params: SamplingParams
+
+
+@dataclass(slots=True)
+class ChoiceResult:
+    """Everything one choice produced, for non-streamed answers."""
+
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = 0
+    num_output_tokens: int = 0
+    finish_reason: FinishReason | None = None
+
+
+async def stream_jobs(engine: EngineClient, jobs: list[Job], request_id: str) -> AsyncIterator[tuple[int, EngineOutput]]:
+    """Yields (job index, output) as any job produces; closing it aborts every job still running."""
+    for job in jobs:  # reject bad input before anything starts
+        engine.validate(job.prompt_token_ids, job.params)
+    if len(jobs) == 1:
+        async for output in engine.generate(jobs[0].prompt_token_ids, jobs[0].params, request_id):
+            yield 0, output
+        return
+    merged: asyncio.Queue[tuple[int, EngineOutput | BaseException]] = asyncio.Queue()
+
+    async def pump(index: int, job: Job) -> None:
+        try:
+            async for output in engine.generate(job.prompt_token_ids, job.params, f"{request_id}-{index}"):
+                merged.put_nowait((index, output))
+        except Exception as exc:
+            merged.put_nowait((index, exc))
+
+    tasks = [asyncio.create_task(pump(i, job)) for i, job in enumerate(jobs)]
+    remaining = len(jobs)
+    try:
+        while remaining:
+            index, item = await merged.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item.finished:
+                remaining -= 1
+            yield index, item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def collect_jobs(engine: EngineClient, jobs: list[Job], request_id: str) -> list[ChoiceResult]:
+    """Runs jobs to the end and gathers each one's text and counts."""
+    results = [ChoiceResult() for _ in jobs]
+    async for index, output in stream_jobs(engine, jobs, request_id):
+        result = results[index]
+        result.text += output.text
+        result.token_ids.extend(output.token_ids)
+        result.num_prompt_tokens = output.num_prompt_tokens
+        result.num_cached_tokens = output.num_cached_tokens
+        result.num_output_tokens = output.num_output_tokens
+        if output.finished:
+            raise_if_failed(output)
+            result.finish_reason = output.finish_reason
+    return results
+
+
+def raise_if_failed(output: EngineOutput) -> None:
+    if output.finish_reason is FinishReason.ERROR:
+        raise Overloaded(output.error or "the engine failed while generating")

@@ -1,0 +1,153 @@
+"""Wire models of the OpenAI dialect; each request converts itself to SamplingParams."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openmaas.engine import SamplingParams
+from openmaas.errors import InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+
+class OpenAIBaseModel(BaseModel):
+    """Accepts unknown fields (clients send extras) and logs their names."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _log_extra_fields(self) -> OpenAIBaseModel:
+        if self.model_extra:
+            logger.info("ignoring unknown fields of %s: %s", type(self).__name__, sorted(self.model_extra))
+        return self
+
+
+class StreamOptions(OpenAIBaseModel):
+    include_usage: bool = False
+
+
+class ContentPart(OpenAIBaseModel):
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(OpenAIBaseModel):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.type != "text" or part.text is None:
+                raise InvalidRequest(f"content parts of type '{part.type}' are not supported", param="messages")
+            parts.append(part.text)
+        return "".join(parts)
+
+
+class ResponseFormat(OpenAIBaseModel):
+    type: str = "text"
+
+
+class SamplingFields(OpenAIBaseModel):
+    """Fields shared by chat and completions, with OpenAI's defaults and vLLM's extensions."""
+
+    model: str
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int = Field(1, ge=1, le=16)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    user: str | None = None
+    # Extensions users of vLLM and llama.cpp's server expect.
+    top_k: int | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    min_tokens: int | None = None
+    stop_token_ids: list[int] | None = None
+    ignore_eos: bool = False
+
+    def sampling_params(self, max_tokens: int | None, *, choice_index: int = 0) -> SamplingParams:
+        if isinstance(self.stop, str):
+            stop: tuple[str, ...] = (self.stop,)
+        else:
+            stop = tuple(self.stop or ())
+        logit_bias: dict[int, float] = {}
+        for key, value in (self.logit_bias or {}).items():
+            try:
+                logit_bias[int(key)] = float(value)
+            except ValueError:
+                raise InvalidRequest(f"logit_bias keys must be token ids, got '{key}'", param="logit_bias") from None
+        # Each of n choices draws from its own generator, else all would be equal.
+        seed = None if self.seed is None else self.seed + choice_index
+        return SamplingParams(
+            temperature=1.0 if self.temperature is None else self.temperature,
+            top_p=1.0 if self.top_p is None else self.top_p,
+            top_k=self.top_k or 0,
+            min_p=self.min_p or 0.0,
+            seed=seed,
+            max_tokens=max_tokens,
+            min_tokens=self.min_tokens or 0,
+            stop=stop,
+            stop_token_ids=tuple(self.stop_token_ids or ()),
+            ignore_eos=self.ignore_eos,
+            presence_penalty=self.presence_penalty or 0.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
+            logit_bias=logit_bias,
+        )
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+class ChatCompletionRequest(SamplingFields):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    response_format: ResponseFormat | None = None
+
+    def message_dicts(self) -> list[dict[str, Any]]:
+        return [{"role": m.role if m.role != "developer" else "system", "content": m.text()} for m in self.messages]
+
+    def to_sampling_params(self, choice_index: int = 0) -> SamplingParams:
+        unsupported_options(self.logprobs, self.response_format)
+        # None: as many tokens as the context leaves, as vLLM does for chat.
+        max_tokens = self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+        return self.sampling_params(max_tokens, choice_index=choice_index)
+
+
+class CompletionRequest(SamplingFields):
+    prompt: str | list[str] | list[int] | list[list[int]]
+    max_tokens: int | None = 16  # OpenAI's default for completions
+    echo: bool = False
+    logprobs: int | None = None
+    suffix: str | None = None
+
+    def to_sampling_params(self, choice_index: int = 0) -> SamplingParams:
+        unsupported_options(self.logprobs, None)
+        if self.suffix:
+            raise InvalidRequest("suffix is not supported", param="suffix")
+        return self.sampling_params(self.max_tokens, choice_index=choice_index)
+
+
+def unsupported_options(logprobs: bool | int | None, response_format: ResponseFormat | None) -> None:
+    if logprobs:
+        raise InvalidRequest("logprobs are not supported yet", param="logprobs")
+    if response_format is not None and response_format.type != "text":
+        raise InvalidRequest(f"response_format '{response_format.type}' is not supported yet", param="response_format")

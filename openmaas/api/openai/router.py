@@ -1,0 +1,37 @@
+"""Routes of the OpenAI dialect; translation lives in serving.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from openmaas.api.deps import OpenAIServingDep
+from openmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.post("/chat/completions", response_model=None)
+async def create_chat_completion(
+    body: ChatCompletionRequest, request: Request, serving: OpenAIServingDep
+) -> JSONResponse | StreamingResponse:
+    return await serving.chat(body, request)
+
+
+@router.post("/completions", response_model=None)
+async def create_completion(
+    body: CompletionRequest, request: Request, serving: OpenAIServingDep
+) -> JSONResponse | StreamingResponse:
+    return await serving.completions(body, request)
+
+
+@router.get("/models")
+async def list_models(serving: OpenAIServingDep) -> dict[str, Any]:
+    return serving.list_models()
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, serving: OpenAIServingDep) -> dict[str, Any]:
+    return serving.get_model(model_id)

@@ -1,0 +1,255 @@
+"""Serving the OpenAI dialect: wire requests in, engine jobs out, OpenAI's shapes back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from openmaas import __version__
+from openmaas.api.errors import openai_error_body
+from openmaas.api.generation import ChoiceResult, Job, collect_jobs, raise_if_failed, stream_jobs
+from openmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest
+from openmaas.api.sse import DONE, SSE_HEADERS, sse_data, until_disconnected
+from openmaas.engine import EngineClient, EngineOutput
+from openmaas.errors import InvalidRequest, OpenmaasError
+from openmaas.fleet.fleet import ModelFleet, ServedModel
+
+SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
+
+
+def usage_dict(num_prompt: int, num_cached: int, num_completion: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": num_prompt,
+        "completion_tokens": num_completion,
+        "total_tokens": num_prompt + num_completion,
+        "prompt_tokens_details": {"cached_tokens": num_cached},
+    }
+
+
+class _Usage:
+    """Adds up usage over the choices of one call; a prompt counts once however many choices share it."""
+
+    def __init__(self, num_choices_per_prompt: int) -> None:
+        self._n = num_choices_per_prompt
+        self.prompt: dict[int, tuple[int, int]] = {}
+        self.completion: dict[int, int] = {}
+
+    def update(self, index: int, output: EngineOutput) -> None:
+        prompt_index = index // self._n
+        if index % self._n == 0:
+            self.prompt[prompt_index] = (output.num_prompt_tokens, output.num_cached_tokens)
+        self.completion[index] = output.num_output_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        num_prompt = sum(p for p, _ in self.prompt.values())
+        num_cached = sum(c for _, c in self.prompt.values())
+        return usage_dict(num_prompt, num_cached, sum(self.completion.values()))
+
+
+class OpenAIServing:
+    """Chat completions, completions and the model list, over a ModelFleet."""
+
+    def __init__(self, fleet: ModelFleet) -> None:
+        self._fleet = fleet
+
+    # Models ---------------------------------------------------------------------
+    def list_models(self) -> dict[str, Any]:
+        return {"object": "list", "data": [self._model_card(m) for m in self._fleet.list()]}
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        return self._model_card(self._fleet.get(model_id))
+
+    @staticmethod
+    def _model_card(served: ServedModel) -> dict[str, Any]:
+        return {
+            "id": served.source.model_id,
+            "object": "model",
+            "created": served.created,
+            "owned_by": "openmaas",
+            "max_model_len": served.engine.config.max_model_len,
+        }
+
+    # Chat -----------------------------------------------------------------------
+    async def chat(self, body: ChatCompletionRequest, http: Request) -> JSONResponse | StreamingResponse:
+        served = self._fleet.get(body.model)
+        engine = served.engine
+        prompt = engine.encode_chat(body.message_dicts())
+        jobs = [Job(prompt, body.to_sampling_params(i)) for i in range(body.n)]
+        request_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        if body.stream:
+            for job in jobs:
+                engine.validate(job.prompt_token_ids, job.params)
+            stream = self._chat_stream(engine, jobs, request_id, created, body)
+            return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        results = await until_disconnected(http, collect_jobs(engine, jobs, request_id))
+        return JSONResponse(
+            {
+                "id": request_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": body.model,
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+                "choices": [
+                    {
+                        "index": i,
+                        "message": {"role": "assistant", "content": r.text},
+                        "logprobs": None,
+                        "finish_reason": _finish_reason(r),
+                    }
+                    for i, r in enumerate(results)
+                ],
+                "usage": _results_usage(results, body.n),
+            }
+        )
+
+    async def _chat_stream(
+        self, engine: EngineClient, jobs: list[Job], request_id: str, created: int, body: ChatCompletionRequest
+    ) -> AsyncIterator[str]:
+        def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
+            payload: dict[str, Any] = {
+                "id": request_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.model,
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+                "choices": choices,
+            }
+            if body.include_usage:
+                payload["usage"] = usage
+            return sse_data(payload)
+
+        usage = _Usage(body.n)
+        try:
+            for i in range(len(jobs)):
+                yield chunk([_chat_delta(i, {"role": "assistant", "content": ""})])
+            async for index, output in stream_jobs(engine, jobs, request_id):
+                raise_if_failed(output)
+                usage.update(index, output)
+                if output.text:
+                    yield chunk([_chat_delta(index, {"content": output.text})])
+                if output.finished:
+                    yield chunk([_chat_delta(index, {}, output.finish_reason)])
+            if body.include_usage:
+                yield chunk([], usage.as_dict())
+        except OpenmaasError as exc:
+            yield sse_data(openai_error_body(exc))
+        yield DONE
+
+    # Completions ------------------------------------------------------------------
+    async def completions(self, body: CompletionRequest, http: Request) -> JSONResponse | StreamingResponse:
+        served = self._fleet.get(body.model)
+        engine = served.engine
+        prompts = self._completion_prompts(engine, body.prompt)
+        jobs = [Job(p, body.to_sampling_params(i)) for p in prompts for i in range(body.n)]
+        echoes = [engine.decode_tokens(p) if body.echo else "" for p in prompts]
+        request_id = f"cmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        if body.stream:
+            for job in jobs:
+                engine.validate(job.prompt_token_ids, job.params)
+            stream = self._completion_stream(engine, jobs, echoes, request_id, created, body)
+            return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        results = await until_disconnected(http, collect_jobs(engine, jobs, request_id))
+        return JSONResponse(
+            {
+                "id": request_id,
+                "object": "text_completion",
+                "created": created,
+                "model": body.model,
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+                "choices": [
+                    {
+                        "index": i,
+                        "text": echoes[i // body.n] + r.text,
+                        "logprobs": None,
+                        "finish_reason": _finish_reason(r),
+                    }
+                    for i, r in enumerate(results)
+                ],
+                "usage": _results_usage(results, body.n),
+            }
+        )
+
+    async def _completion_stream(
+        self,
+        engine: EngineClient,
+        jobs: list[Job],
+        echoes: list[str],
+        request_id: str,
+        created: int,
+        body: CompletionRequest,
+    ) -> AsyncIterator[str]:
+        def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
+            payload: dict[str, Any] = {
+                "id": request_id,
+                "object": "text_completion",
+                "created": created,
+                "model": body.model,
+                "system_fingerprint": SYSTEM_FINGERPRINT,
+                "choices": choices,
+            }
+            if body.include_usage:
+                payload["usage"] = usage
+            return sse_data(payload)
+
+        usage = _Usage(body.n)
+        try:
+            if body.echo:
+                for i in range(len(jobs)):
+                    yield chunk([_text_choice(i, echoes[i // body.n])])
+            async for index, output in stream_jobs(engine, jobs, request_id):
+                raise_if_failed(output)
+                usage.update(index, output)
+                if output.text or output.finished:
+                    yield chunk([_text_choice(index, output.text, output.finish_reason)])
+            if body.include_usage:
+                yield chunk([], usage.as_dict())
+        except OpenmaasError as exc:
+            yield sse_data(openai_error_body(exc))
+        yield DONE
+
+    @staticmethod
+    def _completion_prompts(engine: EngineClient, prompt: str | list[str] | list[int] | list[list[int]]) -> list[list[int]]:
+        """A completions prompt is raw text (no chat template) or token ids, one or a batch."""
+        if isinstance(prompt, str):
+            return [engine.tokenize(prompt)]
+        if not prompt:
+            raise InvalidRequest("prompt must not be empty", param="prompt")
+        if all(isinstance(p, str) for p in prompt):
+            return [engine.tokenize(p) for p in prompt]  # type: ignore[arg-type]
+        if all(isinstance(p, int) for p in prompt):
+            return [list(prompt)]  # type: ignore[arg-type]
+        if all(isinstance(p, list) for p in prompt):
+            return [list(p) for p in prompt]  # type: ignore[union-attr]
+        raise InvalidRequest("prompt must be a string, a list of strings, or token ids", param="prompt")
+
+
+def _chat_delta(index: int, delta: dict[str, Any], finish_reason: object = None) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": _reason_value(finish_reason)}
+
+
+def _text_choice(index: int, text: str, finish_reason: object = None) -> dict[str, Any]:
+    return {"index": index, "text": text, "logprobs": None, "finish_reason": _reason_value(finish_reason)}
+
+
+def _reason_value(reason: object) -> str | None:
+    return None if reason is None else str(reason)
+
+
+def _finish_reason(result: ChoiceResult) -> str | None:
+    return _reason_value(result.finish_reason)
+
+
+def _results_usage(results: list[ChoiceResult], n: int) -> dict[str, Any]:
+    prompt_results = results[::n]
+    return usage_dict(
+        sum(r.num_prompt_tokens for r in prompt_results),
+        sum(r.num_cached_tokens for r in prompt_results),
+        sum(r.num_output_tokens for r in results),
+    )

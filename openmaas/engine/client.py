@@ -1,0 +1,187 @@
+"""EngineClient: owns the engine thread; the async side's only door into the engine.
+
+The core runs synchronously in its own thread (llama_decode releases the
+GIL). Requests and aborts reach it through one inbox; each step's outputs go
+back to the event loop in a single call, which feeds one asyncio queue per
+request. Nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from openmaas.engine.chat_template import ChatTemplate, select_chat_template
+from openmaas.engine.config import EngineConfig
+from openmaas.engine.core import EngineCore
+from openmaas.engine.messages import EngineOutput, EngineStats
+from openmaas.engine.request import Request
+from openmaas.engine.runners.llama_cpp import LlamaCppRunner, ModelInfo
+from openmaas.engine.sampling_params import SamplingParams
+from openmaas.errors import EngineDead
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Add:
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class _Abort:
+    request_id: str
+
+
+class _Stop:
+    pass
+
+
+_Message = _Add | _Abort | _Stop
+
+
+class EngineClient:
+    """Loads a model, runs its engine thread, and streams outputs to coroutines."""
+
+    def __init__(self, config: EngineConfig, *, check_invariants: bool = False) -> None:
+        self.config = config
+        self._runner = LlamaCppRunner(config)
+        self._core = EngineCore(config, self._runner, check_invariants=check_invariants)
+        info = self._runner.info
+        self.chat_template: ChatTemplate = select_chat_template(
+            info.chat_template, info.architecture, bos_token=info.bos_token, eos_token=info.eos_token
+        )
+        self._inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+        # request_id -> (the loop its coroutine runs on, its output queue)
+        self._queues: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue[EngineOutput]]] = {}
+        self._ids = itertools.count()
+        self._fatal: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="openmaas-engine", daemon=True)
+        self._thread.start()
+
+    # Model facts and text ---------------------------------------------------------
+    @property
+    def model_info(self) -> ModelInfo:
+        return self._runner.info
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        return self._runner.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def encode_chat(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True) -> list[int]:
+        """Renders messages through the chat template and tokenizes the result."""
+        text = self.chat_template.render(messages, add_generation_prompt=add_generation_prompt)
+        bos = self.chat_template.bos_token
+        # Templates that write the BOS themselves must not get a second one.
+        add_special = self._runner.adds_bos and not (bos and text.startswith(bos))
+        return self.tokenize(text, add_special=add_special, parse_special=True)
+
+    def decode_tokens(self, token_ids: list[int]) -> str:
+        return b"".join(self._runner.token_piece(t) for t in token_ids).decode("utf-8", errors="replace")
+
+    # Generation -------------------------------------------------------------------
+    async def generate(
+        self, prompt_token_ids: list[int], params: SamplingParams, request_id: str | None = None
+    ) -> AsyncIterator[EngineOutput]:
+        """Streams a request's outputs; closing the iterator early aborts the request."""
+        self._check_alive()
+        request_id = request_id or f"req-{uuid.uuid4().hex}-{next(self._ids)}"
+        request = self._core.make_request(request_id, prompt_token_ids, params)
+        outputs: asyncio.Queue[EngineOutput] = asyncio.Queue()
+        self._queues[request_id] = (asyncio.get_running_loop(), outputs)
+        self._inbox.put(_Add(request))
+        finished = False
+        try:
+            while not finished:
+                output = await outputs.get()
+                finished = output.finished
+                yield output
+        finally:
+            self._queues.pop(request_id, None)
+            if not finished:
+                self._inbox.put(_Abort(request_id))
+
+    def validate(self, prompt_token_ids: list[int], params: SamplingParams) -> None:
+        """Raises the error generate() would raise for this prompt, without starting it."""
+        self._core.make_request("validation", prompt_token_ids, params)
+
+    def abort(self, request_id: str) -> None:
+        self._inbox.put(_Abort(request_id))
+
+    def stats(self) -> EngineStats:
+        return self._core.stats()
+
+    def is_healthy(self) -> bool:
+        return self._fatal is None and self._thread.is_alive()
+
+    def close(self) -> None:
+        """Stops the engine thread and frees the model."""
+        if self._thread.is_alive():
+            self._inbox.put(_Stop())
+            self._thread.join()
+        self._runner.close()
+
+    def _check_alive(self) -> None:
+        if not self.is_healthy():
+            raise EngineDead("the engine for this model has stopped")
+
+    # The engine thread --------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                if not self._drain_inbox(block=not self._core.has_work()):
+                    return
+                try:
+                    outputs = self._core.step()
+                except Exception as exc:  # a failed decode must not kill the thread
+                    logger.exception("engine step failed; failing the requests in flight")
+                    outputs = self._core.fail_all(f"engine step failed: {exc}")
+                if outputs:
+                    self._deliver(outputs)
+        except BaseException as exc:
+            self._fatal = exc
+            logger.exception("engine thread died")
+            raise
+
+    def _drain_inbox(self, *, block: bool) -> bool:
+        """Applies queued adds and aborts; False when asked to stop."""
+        aborted: list[EngineOutput] = []
+        try:
+            message = self._inbox.get(block=block)
+            while True:
+                if isinstance(message, _Stop):
+                    return False
+                if isinstance(message, _Add):
+                    self._core.add_request(message.request)
+                else:
+                    output = self._core.abort(message.request_id)
+                    if output is not None:
+                        aborted.append(output)
+                message = self._inbox.get_nowait()
+        except queue.Empty:
+            pass
+        if aborted:
+            self._deliver(aborted)
+        return True
+
+    def _deliver(self, outputs: list[EngineOutput]) -> None:
+        """Hands a step's outputs to their event loops, one wake-up per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue[EngineOutput], EngineOutput]]] = {}
+        for output in outputs:
+            entry = self._queues.get(output.request_id)
+            if entry is not None:
+                by_loop.setdefault(entry[0], []).append((entry[1], output))
+        for loop, items in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_put_all, items)
+
+
+def _put_all(items: list[tuple[asyncio.Queue[EngineOutput], EngineOutput]]) -> None:
+    for target, output in items:
+        target.put_nowait(output)

@@ -1,0 +1,66 @@
+"""EngineConfig: the only configuration the engine sees."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from openmaas.errors import InvalidRequest
+
+# llama.cpp aborts the process for a sequence id at or above this (LLAMA_MAX_SEQ).
+LLAMA_MAX_SEQ = 256
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """How one loaded model is served.
+
+    The KV memory is split into sequence slots of ``max_model_len`` cells
+    each: ``max_num_seqs`` (+3 for padding) for decoding requests and
+    ``num_cache_slots`` for prompts, where each prompt is prefilled and then
+    kept as the prefix cache (see kv_cache.py). A request can never run out
+    of KV cells, so the scheduler never has to preempt.
+    """
+
+    model_path: str
+    max_num_seqs: int = 32
+    # Token budget of one llama_decode across all sequences (n_batch).
+    max_num_batched_tokens: int = 512
+    # Context of one sequence, prompt plus output, in tokens.
+    max_model_len: int = 2048
+    # Prompt slots: prompts being prefilled, then the prefix cache.
+    num_cache_slots: int = 16
+    num_threads: int | None = None
+    # A sequence in use is copied (a whole-buffer copy) only for a shared
+    # prefix at least this long; adopting an idle cached slot has no floor.
+    min_copy_prefix: int = 32
+    # A waiting request whose prompt shares at least this many more tokens with
+    # a prompt still being prefilled waits for that prefill instead of
+    # computing the prefix again itself.
+    min_defer_prefix: int = 64
+
+    def __post_init__(self) -> None:
+        if self.max_num_seqs < 1:
+            raise InvalidRequest("max_num_seqs must be at least 1", param="max_num_seqs")
+        if self.num_cache_slots < 1:
+            raise InvalidRequest("num_cache_slots must be >= 1", param="num_cache_slots")
+        if self.num_seq_slots > LLAMA_MAX_SEQ:
+            raise InvalidRequest(
+                f"max_num_seqs + num_cache_slots must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs"
+            )
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            raise InvalidRequest(
+                "max_num_batched_tokens must be >= max_num_seqs (every running sequence decodes each step)",
+                param="max_num_batched_tokens",
+            )
+        if self.max_model_len < 16:
+            raise InvalidRequest("max_model_len must be at least 16", param="max_model_len")
+
+    @property
+    def num_seq_slots(self) -> int:
+        # + NUM_PAD_SLOTS (kv_cache.py): dummy rows that pad decode steps.
+        return self.max_num_seqs + 3 + self.num_cache_slots
+
+    @property
+    def resolved_num_threads(self) -> int:
+        return self.num_threads or max(1, os.cpu_count() or 1)

@@ -1,0 +1,196 @@
+"""EngineCore: one synchronous step is schedule -> run -> sample -> update."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from openmaas.engine.config import EngineConfig
+from openmaas.engine.detokenizer import IncrementalDetokenizer
+from openmaas.engine.kv_cache import NUM_PAD_SLOTS, KVCacheManager
+from openmaas.engine.messages import EngineOutput, EngineStats, FinishReason
+from openmaas.engine.request import Request
+from openmaas.engine.runners.llama_cpp import LlamaCppRunner
+from openmaas.engine.sampler import sample
+from openmaas.engine.sampling_params import SamplingParams
+from openmaas.engine.scheduler import Scheduler, StepPlan
+from openmaas.errors import ContextLengthExceeded, InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+
+class EngineCore:
+    """The hot loop's state. Not thread-safe: only the engine thread calls step()."""
+
+    def __init__(self, config: EngineConfig, runner: LlamaCppRunner, *, check_invariants: bool = False) -> None:
+        self.config = config
+        self.runner = runner
+        self.kv_cache = KVCacheManager(
+            config.max_num_seqs, config.num_cache_slots, runner, min_copy_prefix=config.min_copy_prefix
+        )
+        self.scheduler = Scheduler(config, self.kv_cache)
+        self._end_of_generation = runner.end_of_generation_ids()
+        self._check_invariants = check_invariants
+        self._num_steps = 0
+        self._num_batched_steps = 0
+        self._max_running_in_step = 0
+        self._num_prompt_tokens = 0
+        self._num_computed_prompt_tokens = 0
+        self._num_cached_prompt_tokens = 0
+        self._num_generated_tokens = 0
+
+    # Requests -------------------------------------------------------------------
+    def make_request(self, request_id: str, prompt_token_ids: list[int], params: SamplingParams) -> Request:
+        """Validates a prompt against this model and builds its Request (pure; any thread)."""
+        num_prompt = len(prompt_token_ids)
+        if num_prompt == 0:
+            raise InvalidRequest("the prompt is empty", param="prompt")
+        n_vocab = self.runner.n_vocab
+        if any(not 0 <= t < n_vocab for t in prompt_token_ids):
+            raise InvalidRequest(f"prompt token ids must be in [0, {n_vocab})", param="prompt")
+        room = self.config.max_model_len - num_prompt
+        if room < 1:
+            raise ContextLengthExceeded(
+                f"this model's context is {self.config.max_model_len} tokens per request and the prompt "
+                f"has {num_prompt}; shorten the prompt",
+                param="messages",
+            )
+        max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
+        stop_ids = set(params.stop_token_ids)
+        if not params.ignore_eos:
+            stop_ids |= self._end_of_generation
+        return Request(
+            request_id=request_id,
+            token_ids=list(prompt_token_ids),
+            num_prompt_tokens=num_prompt,
+            params=params,
+            max_tokens=max_tokens,
+            stop_token_ids=frozenset(stop_ids),
+            detokenizer=IncrementalDetokenizer(params.stop),
+            rng=np.random.default_rng(params.seed),
+        )
+
+    def add_request(self, request: Request) -> None:
+        self._num_prompt_tokens += request.num_prompt_tokens
+        self.scheduler.add(request)
+
+    def abort(self, request_id: str) -> EngineOutput | None:
+        request = self.scheduler.find(request_id)
+        if request is None:
+            return None
+        self._finish(request, FinishReason.ABORT)
+        return self._output(request, "", ())
+
+    def fail_all(self, message: str) -> list[EngineOutput]:
+        """Ends every request with an error (after a failed decode)."""
+        outputs = []
+        for request in [*self.scheduler.decoding, *self.scheduler.prefilling, *self.scheduler.waiting]:
+            self._finish(request, FinishReason.ERROR)
+            outputs.append(self._output(request, "", (), error=message))
+        return outputs
+
+    def has_work(self) -> bool:
+        return self.scheduler.has_work()
+
+    # The step -------------------------------------------------------------------
+    def step(self) -> list[EngineOutput]:
+        plan = self.scheduler.schedule()
+        if plan.is_empty:
+            return []
+        self._count_step(plan)
+        outputs: list[EngineOutput] = []
+        if plan.decode:
+            rows = [(r.slot_id or 0, r.token_ids[-1], r.num_computed_tokens) for r in plan.decode]
+            pad_slots = self.kv_cache.pad_slots(NUM_PAD_SLOTS)
+            logits = self.runner.run_decode(rows, pad_slots)
+            for index, request in enumerate(plan.decode):
+                request.num_computed_tokens += 1
+                outputs.append(self._append_token(request, sample(logits[index], request)))
+        for chunk in plan.prompts:
+            request = chunk.request
+            tokens = request.token_ids[chunk.start : chunk.start + chunk.num_tokens]
+            row = self.runner.run_prompt_chunk(request.slot_id or 0, tokens, chunk.start, chunk.completes_prompt)
+            request.num_computed_tokens += chunk.num_tokens
+            if row is None:
+                continue
+            outputs.append(self._append_token(request, sample(row, request)))
+            if not request.is_finished:
+                self.scheduler.prompt_done(request)
+        if self._check_invariants:
+            self.check_invariants()
+        return outputs
+
+    def _append_token(self, request: Request, token: int) -> EngineOutput:
+        request.token_ids.append(token)
+        self._num_generated_tokens += 1
+        if token in request.stop_token_ids:  # the sampler bans them until min_tokens
+            self._finish(request, FinishReason.STOP, stop_reason=token)
+            return self._output(request, request.detokenizer.finish(), (token,))
+        text, stop = request.detokenizer.push(self.runner.token_piece(token))
+        if stop is not None:
+            self._finish(request, FinishReason.STOP, stop_reason=stop)
+            return self._output(request, text, (token,))
+        if request.num_output_tokens >= request.max_tokens:
+            self._finish(request, FinishReason.LENGTH)
+            return self._output(request, text + request.detokenizer.finish(), (token,))
+        return self._output(request, text, (token,))
+
+    def _finish(self, request: Request, reason: FinishReason, stop_reason: str | int | None = None) -> None:
+        request.finish_reason = reason
+        request.stop_reason = stop_reason
+        self.scheduler.finish(request)
+
+    def _output(
+        self, request: Request, text: str, token_ids: tuple[int, ...], *, error: str | None = None
+    ) -> EngineOutput:
+        return EngineOutput(
+            request_id=request.request_id,
+            text=text,
+            token_ids=token_ids,
+            num_prompt_tokens=request.num_prompt_tokens,
+            num_cached_tokens=request.num_cached_tokens,
+            num_output_tokens=request.num_output_tokens,
+            finish_reason=request.finish_reason,
+            stop_reason=request.stop_reason,
+            error=error,
+        )
+
+    # Accounting -----------------------------------------------------------------
+    def _count_step(self, plan: StepPlan) -> None:
+        self._num_steps += 1
+        if plan.num_sequences > 1:
+            self._num_batched_steps += 1
+        self._max_running_in_step = max(self._max_running_in_step, plan.num_sequences)
+        for chunk in plan.prompts:
+            self._num_computed_prompt_tokens += chunk.num_tokens
+            if chunk.start == chunk.request.num_cached_tokens:  # its first chunk
+                self._num_cached_prompt_tokens += chunk.request.num_cached_tokens
+
+    def stats(self) -> EngineStats:
+        kv = self.kv_cache
+        return EngineStats(
+            num_steps=self._num_steps,
+            num_batched_steps=self._num_batched_steps,
+            max_running_in_step=self._max_running_in_step,
+            num_prompt_tokens=self._num_prompt_tokens,
+            num_computed_prompt_tokens=self._num_computed_prompt_tokens,
+            num_cached_prompt_tokens=self._num_cached_prompt_tokens,
+            num_generated_tokens=self._num_generated_tokens,
+            num_running=self.scheduler.num_running,
+            num_waiting=len(self.scheduler.waiting),
+            num_free_slots=kv.num_free_slots,
+            num_cached_slots=kv.num_cached_slots,
+            num_total_slots=kv.num_total_slots,
+        )
+
+    def check_invariants(self) -> None:
+        """Raises if the engine's bookkeeping is inconsistent; when idle, every slot is free or cached."""
+        kv = self.kv_cache
+        kv.check_invariants()
+        if self.scheduler.num_running > self.config.max_num_seqs:
+            raise AssertionError("more running requests than max_num_seqs")
+        if len(self.scheduler.prefilling) != kv.num_prefilling:
+            raise AssertionError("prefilling requests and owned prompt slots disagree")
+        if not self.scheduler.has_work() and kv.num_free_slots + kv.num_cached_slots != kv.num_total_slots:
+            raise AssertionError("idle engine but slots still owned")

@@ -1,0 +1,262 @@
+"""Sequence slots in llama.cpp's KV memory, and the prefix cache they form.
+
+llama.cpp runs with one KV stream per sequence id (``kv_unified=false``), so
+a slot is a sequence id with ``max_model_len`` cells of its own. Two facts of
+llama.cpp shape the layout:
+
+* a ubatch only ever holds a run of *consecutive* sequence ids, so the
+  sequences decoded together must sit in one contiguous run of slots, or one
+  step turns into several graph computations;
+* the CPU kernels give bit-identical rows only when every matmul has a
+  multiple of 4 rows, so each decode step is padded with dummy sequences in
+  the free slots right after the run.
+
+Hence two regions. The **decode region** ``[0, max_num_seqs + 3)`` holds
+decoding requests compacted at its front (a request that ends is replaced by
+the last one, a whole-sequence copy). The **prompt region** after it holds a
+slot per request being prefilled; once a prompt is computed, its KV is copied
+into the decode region and the prompt slot keeps it as a prefix-cache entry.
+A new prompt starts in the prompt slot that shares its longest prefix:
+
+* an idle cached slot is adopted as it is (trimmed to the shared prefix, no copy);
+* a slot in use (a prompt being prefilled, or a decoding sequence) is copied
+  whole into a free prompt slot (llama.cpp copies only whole sequences across
+  streams), then trimmed;
+* otherwise the prompt gets an empty slot, or the least recently used cached one.
+
+The bookkeeping is pure: memory operations go through the ``KVMemory``
+protocol, so it is tested without a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from openmaas.engine.request import Request
+
+# Dummy sequences a decode step may need to pad its rows to a multiple of 4.
+NUM_PAD_SLOTS = 3
+
+
+class KVMemory(Protocol):
+    """The two KV operations the cache needs from a runner."""
+
+    def copy_sequence(self, src_slot: int, dst_slot: int) -> None:
+        """Makes dst hold exactly what src holds (a whole-sequence copy)."""
+
+    def trim_sequence(self, slot: int, num_keep: int) -> None:
+        """Drops every position at or after num_keep from slot."""
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    """Number of leading tokens a and b share."""
+    n = min(len(a), len(b))
+    if n == 0 or a[0] != b[0]:
+        return 0
+    mismatch = np.flatnonzero(np.asarray(a[:n], dtype=np.int64) != np.asarray(b[:n], dtype=np.int64))
+    return int(mismatch[0]) if mismatch.size else n
+
+
+@dataclass(slots=True, eq=False)
+class PromptSlot:
+    slot_id: int
+    # Tokens whose KV an idle slot holds.
+    cached_token_ids: list[int] = field(default_factory=list)
+    owner: Request | None = None
+    last_used: int = 0
+
+    def held_token_ids(self) -> list[int]:
+        if self.owner is not None:
+            return self.owner.token_ids[: self.owner.num_computed_tokens]
+        return self.cached_token_ids
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixMatch:
+    slot_id: int
+    num_tokens: int
+    idle: PromptSlot | None  # the idle prompt slot that holds it, if it is one
+
+
+class KVCacheManager:
+    """Hands out decode and prompt slots; keeps the prefix cache in idle prompt slots."""
+
+    def __init__(self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, min_copy_prefix: int = 32) -> None:
+        if num_prompt_slots < 1:
+            raise ValueError("at least one prompt slot is needed")
+        self.max_num_seqs = max_num_seqs
+        self.decode_region_size = max_num_seqs + NUM_PAD_SLOTS
+        first = self.decode_region_size
+        self._prompt_slots = [PromptSlot(slot_id=first + i) for i in range(num_prompt_slots)]
+        # decoding[i] owns slot i: the decode region's front is always full.
+        self.decoding: list[Request] = []
+        self._memory = memory
+        self._min_copy_prefix = min_copy_prefix
+        self._clock = 0
+        self.num_copies = 0
+        self.num_adoptions = 0
+        self.num_evictions = 0
+
+    @property
+    def num_total_slots(self) -> int:
+        return self.decode_region_size + len(self._prompt_slots)
+
+    # Counts (prompt region) -----------------------------------------------------
+    @property
+    def num_prefilling(self) -> int:
+        return sum(1 for s in self._prompt_slots if s.owner is not None)
+
+    @property
+    def num_cached_slots(self) -> int:
+        return sum(1 for s in self._prompt_slots if s.owner is None and s.cached_token_ids)
+
+    @property
+    def num_free_prompt_slots(self) -> int:
+        return sum(1 for s in self._prompt_slots if s.owner is None and not s.cached_token_ids)
+
+    @property
+    def num_free_slots(self) -> int:
+        """Slots holding nothing: the free decode slots (pads included) and the empty prompt slots."""
+        return self.decode_region_size - len(self.decoding) + self.num_free_prompt_slots
+
+    def can_start_prompt(self) -> bool:
+        return any(s.owner is None for s in self._prompt_slots)
+
+    def pad_slots(self, num: int) -> list[int]:
+        """Free slots right after the decoding run, for dummy rows."""
+        start = len(self.decoding)
+        return list(range(start, start + num))
+
+    # Matching -------------------------------------------------------------------
+    def longest_match(self, prompt: list[int], *, include_in_use: bool = True) -> PrefixMatch | None:
+        """The slot sharing the longest prefix with prompt, over idle, prefilling and decoding slots."""
+        best: PrefixMatch | None = None
+        candidates: list[tuple[int, list[int], PromptSlot | None]] = []
+        for slot in self._prompt_slots:
+            if slot.owner is None or include_in_use:
+                candidates.append((slot.slot_id, slot.held_token_ids(), slot if slot.owner is None else None))
+        if include_in_use:
+            for request in self.decoding:
+                if request.slot_id is not None:
+                    candidates.append((request.slot_id, request.token_ids[: request.num_computed_tokens], None))
+        for slot_id, held, idle in candidates:
+            length = common_prefix_length(prompt, held) if held else 0
+            better = best is None or length > best.num_tokens or (length == best.num_tokens and idle is not None)
+            if length > 0 and better:
+                best = PrefixMatch(slot_id, length, idle)
+        return best
+
+    # Lifecycle ------------------------------------------------------------------
+    def start_prompt(self, request: Request) -> int:
+        """Gives request a prompt slot holding as much of its prompt as the cache has.
+
+        Returns the number of prompt tokens already there. At least one prompt
+        token is always left to compute, since its logits start decoding.
+        """
+        prompt = request.token_ids[: request.num_prompt_tokens]
+        max_reuse = len(prompt) - 1
+        idle = self.longest_match(prompt, include_in_use=False)
+        best = self.longest_match(prompt)
+        idle_len = min(idle.num_tokens, max_reuse) if idle else 0
+        best_len = min(best.num_tokens, max_reuse) if best else 0
+        if idle is not None and idle.idle is not None and idle_len > 0 and idle_len >= best_len - self._min_copy_prefix:
+            slot, num_reused = idle.idle, idle_len
+            self.num_adoptions += 1
+        elif best is not None and best_len >= self._min_copy_prefix:
+            slot = self._take_victim()
+            self._memory.copy_sequence(best.slot_id, slot.slot_id)
+            num_reused = best_len
+            self.num_copies += 1
+        else:
+            slot, num_reused = self._take_victim(), 0
+        self._memory.trim_sequence(slot.slot_id, num_reused)
+        slot.cached_token_ids = []
+        slot.owner = request
+        slot.last_used = self._tick()
+        request.slot_id = slot.slot_id
+        return num_reused
+
+    def start_decode(self, request: Request) -> None:
+        """Moves a fully prefilled request to the end of the decoding run.
+
+        Its prompt slot keeps the prompt's KV as a prefix-cache entry.
+        """
+        prompt_slot = self._owned_prompt_slot(request)
+        decode_slot = len(self.decoding)
+        if decode_slot >= self.max_num_seqs:
+            raise RuntimeError("decode region full (the scheduler admitted too many requests)")
+        self._memory.copy_sequence(prompt_slot.slot_id, decode_slot)
+        self.num_copies += 1
+        prompt_slot.owner = None
+        prompt_slot.cached_token_ids = request.token_ids[: request.num_computed_tokens]
+        prompt_slot.last_used = self._tick()
+        request.slot_id = decode_slot
+        self.decoding.append(request)
+
+    def free(self, request: Request) -> None:
+        """Releases request's slot. A prompt slot keeps what was computed as a cache entry."""
+        if request.slot_id is None:
+            return
+        if request.slot_id >= self.decode_region_size:
+            slot = self._owned_prompt_slot(request)
+            slot.owner = None
+            slot.cached_token_ids = request.token_ids[: request.num_computed_tokens]
+            slot.last_used = self._tick()
+            if not slot.cached_token_ids:
+                self._memory.trim_sequence(slot.slot_id, 0)
+        else:
+            index = request.slot_id
+            if self.decoding[index] is not request:
+                raise RuntimeError(f"decode slot {index} is not owned by request {request.request_id}")
+            last = self.decoding.pop()
+            if last is not request:
+                # Keep the run contiguous: the last decoding sequence fills the hole.
+                self._memory.copy_sequence(len(self.decoding), index)
+                self.num_copies += 1
+                last.slot_id = index
+                self.decoding[index] = last
+            self._memory.trim_sequence(len(self.decoding), 0)
+        request.slot_id = None
+
+    def check_invariants(self) -> None:
+        """Raises if the slot bookkeeping is inconsistent."""
+        for index, request in enumerate(self.decoding):
+            if request.slot_id != index:
+                raise AssertionError(f"decoding request {request.request_id} at {index} thinks it is at {request.slot_id}")
+        owners = [s.owner for s in self._prompt_slots if s.owner is not None]
+        if len(owners) != len({id(o) for o in owners}):
+            raise AssertionError("a request owns more than one prompt slot")
+        for slot in self._prompt_slots:
+            if slot.owner is not None and slot.owner.slot_id != slot.slot_id:
+                raise AssertionError(f"prompt slot {slot.slot_id} owner points at slot {slot.owner.slot_id}")
+            if slot.owner is not None and slot.cached_token_ids:
+                raise AssertionError(f"owned prompt slot {slot.slot_id} also holds cached tokens")
+        if any(r in self.decoding for r in owners):
+            raise AssertionError("a request holds a decode and a prompt slot")
+        if len(self.decoding) + self.num_prefilling > self.max_num_seqs:
+            raise AssertionError("more requests hold slots than max_num_seqs")
+
+    def _owned_prompt_slot(self, request: Request) -> PromptSlot:
+        for slot in self._prompt_slots:
+            if slot.owner is request:
+                return slot
+        raise RuntimeError(f"request {request.request_id} owns no prompt slot")
+
+    def _take_victim(self) -> PromptSlot:
+        """An empty prompt slot if there is one, else the least recently used cached one."""
+        idle = [s for s in self._prompt_slots if s.owner is None]
+        if not idle:
+            raise RuntimeError("no free prompt slot (the scheduler admitted too many requests)")
+        empty = [s for s in idle if not s.cached_token_ids]
+        if empty:
+            return empty[0]
+        victim = min(idle, key=lambda s: s.last_used)
+        self.num_evictions += 1
+        return victim
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock

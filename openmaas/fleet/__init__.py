@@ -1,0 +1,1 @@
+"""Which models are loaded, and where their files come from."""

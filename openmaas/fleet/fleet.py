@@ -1,0 +1,45 @@
+"""ModelFleet: the models this server serves and their running engines."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from openmaas.engine import EngineClient, EngineConfig
+from openmaas.errors import ModelNotFound
+from openmaas.fleet.sources import ModelSource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ServedModel:
+    source: ModelSource
+    engine: EngineClient
+    created: int
+
+
+class ModelFleet:
+    """Maps model ids to loaded engines."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, ServedModel] = {}
+
+    def load(self, source: ModelSource, config: EngineConfig, *, created: int, debug_checks: bool = False) -> None:
+        logger.info("loading model %s from %s", source.model_id, source.path)
+        engine = EngineClient(config, check_invariants=debug_checks)
+        self._models[source.model_id] = ServedModel(source, engine, created)
+
+    def get(self, model_id: str) -> ServedModel:
+        served = self._models.get(model_id)
+        if served is None:
+            raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
+        return served
+
+    def list(self) -> list[ServedModel]:
+        return list(self._models.values())
+
+    def close(self) -> None:
+        for served in self._models.values():
+            served.engine.close()
+        self._models.clear()

