@@ -10,7 +10,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from openmaas import __version__
-from openmaas.api import health
+from openmaas.api import health, status
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
 from openmaas.api.limits import BodySizeLimit
 from openmaas.api.openai import router as openai_router
@@ -35,6 +35,7 @@ def engine_config(settings: Settings, source: ModelSource) -> EngineConfig:
         max_num_batched_tokens=settings.max_num_batched_tokens,
         max_model_len=settings.max_model_len,
         num_cache_slots=settings.num_cache_slots,
+        prefill_chunk_size=settings.prefill_chunk_size,
         num_threads=settings.num_threads,
     )
 
@@ -67,4 +68,5 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(openai_router.router)
+    app.include_router(status.router)
     return app

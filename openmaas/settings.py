@@ -27,8 +27,13 @@ class Settings(BaseSettings):
     model_id: str | None = Field(None, description="Id clients use for the model; defaults from the file name.")
     max_num_seqs: int = Field(32, description="Requests decoded together in one engine step.")
     max_num_batched_tokens: int = Field(512, description="Token budget of one engine step.")
-    max_model_len: int = Field(4096, description="Context of one request (prompt + output), in tokens.")
-    num_cache_slots: int = Field(8, description="Extra KV sequence slots kept only for the prefix cache.")
+    max_model_len: int = Field(2048, description="Context of one request (prompt + output), in tokens.")
+    num_cache_slots: int = Field(
+        16, description="KV slots where prompts are prefilled and then kept as the prefix cache."
+    )
+    prefill_chunk_size: int = Field(
+        64, description="Prompt chunk size, and the granularity of prefix-cache reuse, in tokens."
+    )
     num_threads: int | None = Field(None, description="CPU threads for llama.cpp; unset uses every core.")
     max_request_bytes: int = Field(8 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = Field("INFO", description="Python logging level.")

@@ -14,7 +14,8 @@ import logging
 import queue
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +41,17 @@ class _Abort:
     request_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    fn: Callable[[EngineCore], Any]
+    result: Future[Any]
+
+
 class _Stop:
     pass
 
 
-_Message = _Add | _Abort | _Stop
+_Message = _Add | _Abort | _Call | _Stop
 
 
 class EngineClient:
@@ -117,6 +124,15 @@ class EngineClient:
     def stats(self) -> EngineStats:
         return self._core.stats()
 
+    def call_in_engine(self, fn: Callable[[EngineCore], Any]) -> Future[Any]:
+        """Runs fn(core) on the engine thread between steps, after every message sent before it.
+
+        So a call made after a request was aborted sees the abort applied.
+        """
+        result: Future[Any] = Future()
+        self._inbox.put(_Call(fn, result))
+        return result
+
     def is_healthy(self) -> bool:
         return self._fatal is None and self._thread.is_alive()
 
@@ -159,6 +175,8 @@ class EngineClient:
                     return False
                 if isinstance(message, _Add):
                     self._core.add_request(message.request)
+                elif isinstance(message, _Call):
+                    self._run_call(message)
                 else:
                     output = self._core.abort(message.request_id)
                     if output is not None:
@@ -169,6 +187,12 @@ class EngineClient:
         if aborted:
             self._deliver(aborted)
         return True
+
+    def _run_call(self, call: _Call) -> None:
+        try:
+            call.result.set_result(call.fn(self._core))
+        except Exception as exc:
+            call.result.set_exception(exc)
 
     def _deliver(self, outputs: list[EngineOutput]) -> None:
         """Hands a step's outputs to their event loops, one wake-up per loop."""

@@ -16,7 +16,7 @@ class EngineConfig:
     """How one loaded model is served.
 
     The KV memory is split into sequence slots of ``max_model_len`` cells
-    each: ``max_num_seqs`` (+3 for padding) for decoding requests and
+    each: ``max_num_seqs`` (+7 for padding) for decoding requests and
     ``num_cache_slots`` for prompts, where each prompt is prefilled and then
     kept as the prefix cache (see kv_cache.py). A request can never run out
     of KV cells, so the scheduler never has to preempt.
@@ -31,9 +31,12 @@ class EngineConfig:
     # Prompt slots: prompts being prefilled, then the prefix cache.
     num_cache_slots: int = 16
     num_threads: int | None = None
-    # A sequence in use is copied (a whole-buffer copy) only for a shared
-    # prefix at least this long; adopting an idle cached slot has no floor.
-    min_copy_prefix: int = 32
+    # Prompts are computed in chunks that start at multiples of this, each in
+    # its own llama_decode, and cached prefixes are reused in whole chunks:
+    # llama.cpp's results depend on the shape of the computation, so a fixed
+    # chunk layout gives a prompt the same KV whatever ran beside it and
+    # whatever the cache held (docs/determinism.md).
+    prefill_chunk_size: int = 64
     # A waiting request whose prompt shares at least this many more tokens with
     # a prompt still being prefilled waits for that prefill instead of
     # computing the prefix again itself.
@@ -48,9 +51,12 @@ class EngineConfig:
             raise InvalidRequest(
                 f"max_num_seqs + num_cache_slots must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs"
             )
-        if self.max_num_batched_tokens < self.max_num_seqs:
+        if self.prefill_chunk_size < 4 or self.prefill_chunk_size % 4:
+            raise InvalidRequest("prefill_chunk_size must be a positive multiple of 4", param="prefill_chunk_size")
+        if self.max_num_batched_tokens < self.max_num_seqs + self.prefill_chunk_size:
             raise InvalidRequest(
-                "max_num_batched_tokens must be >= max_num_seqs (every running sequence decodes each step)",
+                "max_num_batched_tokens must be >= max_num_seqs + prefill_chunk_size "
+                "(every decoding sequence and one prompt chunk fit in a step)",
                 param="max_num_batched_tokens",
             )
         if self.max_model_len < 16:
@@ -59,7 +65,7 @@ class EngineConfig:
     @property
     def num_seq_slots(self) -> int:
         # + NUM_PAD_SLOTS (kv_cache.py): dummy rows that pad decode steps.
-        return self.max_num_seqs + 3 + self.num_cache_slots
+        return self.max_num_seqs + 7 + self.num_cache_slots
 
     @property
     def resolved_num_threads(self) -> int:

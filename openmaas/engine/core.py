@@ -27,7 +27,7 @@ class EngineCore:
         self.config = config
         self.runner = runner
         self.kv_cache = KVCacheManager(
-            config.max_num_seqs, config.num_cache_slots, runner, min_copy_prefix=config.min_copy_prefix
+            config.max_num_seqs, config.num_cache_slots, runner, chunk_size=config.prefill_chunk_size
         )
         self.scheduler = Scheduler(config, self.kv_cache)
         self._end_of_generation = runner.end_of_generation_ids()
@@ -103,7 +103,7 @@ class EngineCore:
         if plan.decode:
             rows = [(r.slot_id or 0, r.token_ids[-1], r.num_computed_tokens) for r in plan.decode]
             pad_slots = self.kv_cache.pad_slots(NUM_PAD_SLOTS)
-            logits = self.runner.run_decode(rows, pad_slots)
+            logits = self.runner.run_decode(rows, pad_slots, pad=self._pads_decode(plan.decode))
             for index, request in enumerate(plan.decode):
                 request.num_computed_tokens += 1
                 outputs.append(self._append_token(request, sample(logits[index], request)))
@@ -120,6 +120,17 @@ class EngineCore:
         if self._check_invariants:
             self.check_invariants()
         return outputs
+
+    @staticmethod
+    def _pads_decode(decoding: list[Request]) -> bool:
+        """Whether this decode step pads its rows (to a multiple of 4, at least 8).
+
+        Seeded requests are promised the same tokens whatever else runs, which
+        needs every step they are in padded. From 8 rows on padding costs at
+        most 3 rows, so it is always done; below that, unseeded steps keep
+        llama.cpp's own (cheaper) path.
+        """
+        return len(decoding) >= 8 or any(r.params.seed is not None for r in decoding)
 
     def _append_token(self, request: Request, token: int) -> EngineOutput:
         request.token_ids.append(token)

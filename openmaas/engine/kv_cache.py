@@ -7,11 +7,11 @@ llama.cpp shape the layout:
 * a ubatch only ever holds a run of *consecutive* sequence ids, so the
   sequences decoded together must sit in one contiguous run of slots, or one
   step turns into several graph computations;
-* the CPU kernels give bit-identical rows only when every matmul has a
-  multiple of 4 rows, so each decode step is padded with dummy sequences in
+* the CPU kernels give bit-identical rows only for batches of a multiple of
+  4 rows, at least 8, so a decode step may be padded with dummy sequences in
   the free slots right after the run.
 
-Hence two regions. The **decode region** ``[0, max_num_seqs + 3)`` holds
+Hence two regions. The **decode region** ``[0, max_num_seqs + 7)`` holds
 decoding requests compacted at its front (a request that ends is replaced by
 the last one, a whole-sequence copy). The **prompt region** after it holds a
 slot per request being prefilled; once a prompt is computed, its KV is copied
@@ -22,6 +22,9 @@ A new prompt starts in the prompt slot that shares its longest prefix:
 * a slot in use (a prompt being prefilled, or a decoding sequence) is copied
   whole into a free prompt slot (llama.cpp copies only whole sequences across
   streams), then trimmed;
+
+a prefix is reused in whole prompt chunks (``chunk_size``), so a prompt's
+chunk layout, and so its KV to the last bit, never depends on the cache;
 * otherwise the prompt gets an empty slot, or the least recently used cached one.
 
 The bookkeeping is pure: memory operations go through the ``KVMemory``
@@ -37,8 +40,9 @@ import numpy as np
 
 from openmaas.engine.request import Request
 
-# Dummy sequences a decode step may need to pad its rows to a multiple of 4.
-NUM_PAD_SLOTS = 3
+# Dummy sequences a decode step may need for padding (runners/llama_cpp.py:
+# a multiple of 4 rows, at least 8, so up to 7 for a single request).
+NUM_PAD_SLOTS = 7
 
 
 class KVMemory(Protocol):
@@ -84,7 +88,7 @@ class PrefixMatch:
 class KVCacheManager:
     """Hands out decode and prompt slots; keeps the prefix cache in idle prompt slots."""
 
-    def __init__(self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, min_copy_prefix: int = 32) -> None:
+    def __init__(self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, chunk_size: int = 64) -> None:
         if num_prompt_slots < 1:
             raise ValueError("at least one prompt slot is needed")
         self.max_num_seqs = max_num_seqs
@@ -94,7 +98,7 @@ class KVCacheManager:
         # decoding[i] owns slot i: the decode region's front is always full.
         self.decoding: list[Request] = []
         self._memory = memory
-        self._min_copy_prefix = min_copy_prefix
+        self.chunk_size = chunk_size
         self._clock = 0
         self.num_copies = 0
         self.num_adoptions = 0
@@ -140,8 +144,10 @@ class KVCacheManager:
                 candidates.append((slot.slot_id, slot.held_token_ids(), slot if slot.owner is None else None))
         if include_in_use:
             for request in self.decoding:
+                # Only the prompt was computed in whole chunks; tokens decoded
+                # one by one in load-dependent batches are never reused.
                 if request.slot_id is not None:
-                    candidates.append((request.slot_id, request.token_ids[: request.num_computed_tokens], None))
+                    candidates.append((request.slot_id, request.prompt_token_ids, None))
         for slot_id, held, idle in candidates:
             length = common_prefix_length(prompt, held) if held else 0
             better = best is None or length > best.num_tokens or (length == best.num_tokens and idle is not None)
@@ -150,22 +156,27 @@ class KVCacheManager:
         return best
 
     # Lifecycle ------------------------------------------------------------------
+    def reusable_length(self, num_shared: int, num_prompt_tokens: int) -> int:
+        """How much of a shared prefix a prompt can take: whole chunks, and never its last token."""
+        usable = min(num_shared, num_prompt_tokens - 1)
+        return usable - usable % self.chunk_size
+
     def start_prompt(self, request: Request) -> int:
         """Gives request a prompt slot holding as much of its prompt as the cache has.
 
-        Returns the number of prompt tokens already there. At least one prompt
-        token is always left to compute, since its logits start decoding.
+        Returns the number of prompt tokens already there: whole chunks only,
+        and at least one prompt token is left to compute, since its logits
+        start decoding.
         """
         prompt = request.token_ids[: request.num_prompt_tokens]
-        max_reuse = len(prompt) - 1
         idle = self.longest_match(prompt, include_in_use=False)
         best = self.longest_match(prompt)
-        idle_len = min(idle.num_tokens, max_reuse) if idle else 0
-        best_len = min(best.num_tokens, max_reuse) if best else 0
-        if idle is not None and idle.idle is not None and idle_len > 0 and idle_len >= best_len - self._min_copy_prefix:
+        idle_len = self.reusable_length(idle.num_tokens, len(prompt)) if idle else 0
+        best_len = self.reusable_length(best.num_tokens, len(prompt)) if best else 0
+        if idle is not None and idle.idle is not None and idle_len > 0 and idle_len >= best_len:
             slot, num_reused = idle.idle, idle_len
             self.num_adoptions += 1
-        elif best is not None and best_len >= self._min_copy_prefix:
+        elif best is not None and best_len > 0:
             slot = self._take_victim()
             self._memory.copy_sequence(best.slot_id, slot.slot_id)
             num_reused = best_len

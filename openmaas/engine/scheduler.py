@@ -77,11 +77,7 @@ class Scheduler:
         plan = StepPlan(decode=list(self.decoding))
         budget = self._config.max_num_batched_tokens - len(plan.decode)
         for request in self.prefilling:
-            if budget <= 0:
-                break
-            chunk = self._chunk(request, budget)
-            plan.prompts.append(chunk)
-            budget -= chunk.num_tokens
+            budget = self._add_chunks(plan, request, budget)
         deferred: list[Request] = []
         while self.waiting and budget > 0 and self.num_running < self._config.max_num_seqs:
             if not self.kv_cache.can_start_prompt():
@@ -93,9 +89,7 @@ class Scheduler:
             request.num_computed_tokens = request.num_cached_tokens = self.kv_cache.start_prompt(request)
             request.status = RequestStatus.RUNNING
             self.prefilling.append(request)
-            chunk = self._chunk(request, budget)
-            plan.prompts.append(chunk)
-            budget -= chunk.num_tokens
+            budget = self._add_chunks(plan, request, budget)
         self.waiting.extendleft(reversed(deferred))
         return plan
 
@@ -120,9 +114,22 @@ class Scheduler:
                     return request
         return None
 
-    def _chunk(self, request: Request, budget: int) -> PromptChunk:
-        start = request.num_computed_tokens
-        return PromptChunk(request, start, min(request.num_prompt_tokens - start, budget))
+    def _add_chunks(self, plan: StepPlan, request: Request, budget: int) -> int:
+        """Adds request's next whole prompt chunks that fit in budget; returns the budget left.
+
+        Chunks start at multiples of the chunk size and are never cut by the
+        budget: a prompt's chunk layout must not depend on the load.
+        """
+        size = self._config.prefill_chunk_size
+        start = request.num_computed_tokens + sum(c.num_tokens for c in plan.prompts if c.request is request)
+        while start < request.num_prompt_tokens:
+            num_tokens = min(size - start % size, request.num_prompt_tokens - start)
+            if num_tokens > budget:
+                break
+            plan.prompts.append(PromptChunk(request, start, num_tokens))
+            budget -= num_tokens
+            start += num_tokens
+        return budget
 
     def _should_wait_for_shared_prefill(self, request: Request) -> bool:
         """True when a prompt still being prefilled shares a long prefix this prompt could copy later.
@@ -131,11 +138,11 @@ class Scheduler:
         each compute it; waiting a step or two lets them copy it instead.
         """
         prompt = request.token_ids[: request.num_prompt_tokens]
-        max_reuse = request.num_prompt_tokens - 1
+        reusable = self.kv_cache.reusable_length
         have = self.kv_cache.longest_match(prompt)
-        available = min(have.num_tokens, max_reuse) if have else 0
+        available = reusable(have.num_tokens, len(prompt)) if have else 0
         for other in self.prefilling:
-            planned = min(common_prefix_length(prompt, other.prompt_token_ids), max_reuse)
+            planned = reusable(common_prefix_length(prompt, other.prompt_token_ids), len(prompt))
             if planned - available >= self._config.min_defer_prefix:
                 return True
         return False

@@ -22,11 +22,22 @@ from openmaas.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
 
-# The CPU kernels (repacked weights) treat rows in groups of 4 and leftover
-# rows differently; padding every matmul to a multiple of 4 rows makes a
-# sequence's logits independent of what else is in the batch.
+# llama.cpp's CPU kernels for repacked weights quantize and multiply rows in
+# groups of 4 and compute leftover rows with other kernels, whose results
+# differ in the last bits; and a decode batch of 4 rows computes differently
+# from one of 8 or more. Padding a decode batch to a multiple of 4 rows, at
+# least 8, makes a sequence's logits independent of what else is in the
+# batch (measured for 8 to 36 rows; docs/determinism.md).
 ROW_MULTIPLE = 4
+MIN_PADDED_DECODE_ROWS = 8
 PAD_TOKEN = 0
+
+
+
+def padded_decode_rows(num_rows: int) -> int:
+    """Rows of a padded decode batch holding num_rows real ones."""
+    return max(MIN_PADDED_DECODE_ROWS, num_rows + (-num_rows % ROW_MULTIPLE))
+
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -252,16 +263,17 @@ class LlamaCppRunner:
             raise RuntimeError(f"sequence id {slot} outside [0, {self.n_seq_max})")
 
     # Compute --------------------------------------------------------------------
-    def run_decode(self, rows: list[tuple[int, int, int]], pad_slots: list[int]) -> np.ndarray:
+    def run_decode(self, rows: list[tuple[int, int, int]], pad_slots: list[int], *, pad: bool) -> np.ndarray:
         """Decodes one token for each (slot, token, position) row; returns their logits rows.
 
         Rows must be a run of consecutive slots (llama.cpp puts only
-        consecutive sequence ids in one ubatch). They are padded to a
-        multiple of ROW_MULTIPLE with dummy rows in ``pad_slots``, so every
-        row takes the same kernels whatever the batch size. The result is a
-        view into llama.cpp's buffer, valid until the next decode.
+        consecutive sequence ids in one ubatch). With ``pad``, dummy rows in
+        ``pad_slots`` bring them to a multiple of ROW_MULTIPLE and at least
+        MIN_PADDED_DECODE_ROWS, so every row takes the same kernels whatever
+        the batch size. The result is a view into llama.cpp's buffer, valid
+        until the next decode.
         """
-        num_pad = -len(rows) % ROW_MULTIPLE
+        num_pad = padded_decode_rows(len(rows)) - len(rows) if pad else 0
         if num_pad > len(pad_slots):
             raise RuntimeError(f"{num_pad} pad slots needed, {len(pad_slots)} given")
         batch = self._batch
