@@ -30,7 +30,9 @@ class ChoiceResult:
     finish_reason: FinishReason | None = None
 
 
-async def stream_jobs(engine: EngineClient, jobs: list[Job], request_id: str) -> AsyncIterator[tuple[int, EngineOutput]]:
+async def stream_jobs(
+    engine: EngineClient, jobs: list[Job], request_id: str
+) -> AsyncIterator[tuple[int, EngineOutput]]:
     """Yields (job index, output) as any job produces; closing it aborts every job still running."""
     for job in jobs:  # reject bad input before anything starts
         engine.validate(job.prompt_token_ids, job.params)

@@ -13,7 +13,9 @@ from openmaas.errors import OpenmaasError, PayloadTooLarge
 class BodySizeLimit:
     """Refuses bodies over max_bytes with 413, by Content-Length or while streaming in."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, render: Callable[[str, OpenmaasError], Response]) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, render: Callable[[str, OpenmaasError], Response]
+    ) -> None:
         self._app = app
         self._max_bytes = max_bytes
         self._render = render

@@ -52,7 +52,9 @@ class EngineConfig:
                 f"max_num_seqs + num_cache_slots must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs"
             )
         if self.prefill_chunk_size < 4 or self.prefill_chunk_size % 4:
-            raise InvalidRequest("prefill_chunk_size must be a positive multiple of 4", param="prefill_chunk_size")
+            raise InvalidRequest(
+                "prefill_chunk_size must be a positive multiple of 4", param="prefill_chunk_size"
+            )
         if self.max_num_batched_tokens < self.max_num_seqs + self.prefill_chunk_size:
             raise InvalidRequest(
                 "max_num_batched_tokens must be >= max_num_seqs + prefill_chunk_size "

@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 class EngineCore:
     """The hot loop's state. Not thread-safe: only the engine thread calls step()."""
 
-    def __init__(self, config: EngineConfig, runner: LlamaCppRunner, *, check_invariants: bool = False) -> None:
+    def __init__(
+        self, config: EngineConfig, runner: LlamaCppRunner, *, check_invariants: bool = False
+    ) -> None:
         self.config = config
         self.runner = runner
         self.kv_cache = KVCacheManager(
@@ -110,7 +112,9 @@ class EngineCore:
         for chunk in plan.prompts:
             request = chunk.request
             tokens = request.token_ids[chunk.start : chunk.start + chunk.num_tokens]
-            row = self.runner.run_prompt_chunk(request.slot_id or 0, tokens, chunk.start, chunk.completes_prompt)
+            row = self.runner.run_prompt_chunk(
+                request.slot_id or 0, tokens, chunk.start, chunk.completes_prompt
+            )
             request.num_computed_tokens += chunk.num_tokens
             if row is None:
                 continue

@@ -88,7 +88,9 @@ class PrefixMatch:
 class KVCacheManager:
     """Hands out decode and prompt slots; keeps the prefix cache in idle prompt slots."""
 
-    def __init__(self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, chunk_size: int = 64) -> None:
+    def __init__(
+        self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, chunk_size: int = 64
+    ) -> None:
         if num_prompt_slots < 1:
             raise ValueError("at least one prompt slot is needed")
         self.max_num_seqs = max_num_seqs
@@ -150,7 +152,9 @@ class KVCacheManager:
                     candidates.append((request.slot_id, request.prompt_token_ids, None))
         for slot_id, held, idle in candidates:
             length = common_prefix_length(prompt, held) if held else 0
-            better = best is None or length > best.num_tokens or (length == best.num_tokens and idle is not None)
+            better = (
+                best is None or length > best.num_tokens or (length == best.num_tokens and idle is not None)
+            )
             if length > 0 and better:
                 best = PrefixMatch(slot_id, length, idle)
         return best
@@ -236,7 +240,9 @@ class KVCacheManager:
         """Raises if the slot bookkeeping is inconsistent."""
         for index, request in enumerate(self.decoding):
             if request.slot_id != index:
-                raise AssertionError(f"decoding request {request.request_id} at {index} thinks it is at {request.slot_id}")
+                raise AssertionError(
+                    f"decoding request {request.request_id} at {index} thinks it is at {request.slot_id}"
+                )
         owners = [s.owner for s in self._prompt_slots if s.owner is not None]
         if len(owners) != len({id(o) for o in owners}):
             raise AssertionError("a request owns more than one prompt slot")

@@ -37,7 +37,9 @@ def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
     if params.repetition_penalty != 1.0:
         seen = np.unique(np.asarray(request.token_ids, dtype=np.int64))
         values = row[seen]
-        row[seen] = np.where(values > 0, values / params.repetition_penalty, values * params.repetition_penalty)
+        row[seen] = np.where(
+            values > 0, values / params.repetition_penalty, values * params.repetition_penalty
+        )
     if (params.frequency_penalty or params.presence_penalty) and request.num_output_tokens:
         ids, counts = np.unique(np.asarray(request.output_token_ids, dtype=np.int64), return_counts=True)
         row[ids] -= counts * params.frequency_penalty + params.presence_penalty

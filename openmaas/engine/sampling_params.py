@@ -47,7 +47,8 @@ class SamplingParams:
         _check_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)
         if not (0.0 < self.repetition_penalty <= 2.0):
             raise InvalidRequest(
-                f"repetition_penalty must be in (0, 2], got {self.repetition_penalty}", param="repetition_penalty"
+                f"repetition_penalty must be in (0, 2], got {self.repetition_penalty}",
+                param="repetition_penalty",
             )
         if self.top_k < 0:
             raise InvalidRequest(f"top_k must be >= 0 (0 disables it), got {self.top_k}", param="top_k")
@@ -59,7 +60,9 @@ class SamplingParams:
             raise InvalidRequest("stop strings must not be empty", param="stop")
         for token_id, bias in self.logit_bias.items():
             if not (-100.0 <= bias <= 100.0):
-                raise InvalidRequest(f"logit_bias for token {token_id} must be in [-100, 100]", param="logit_bias")
+                raise InvalidRequest(
+                    f"logit_bias for token {token_id} must be in [-100, 100]", param="logit_bias"
+                )
 
     @property
     def is_greedy(self) -> bool:

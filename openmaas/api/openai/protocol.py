@@ -47,7 +47,9 @@ class ChatMessage(OpenAIBaseModel):
         parts = []
         for part in self.content:
             if part.type != "text" or part.text is None:
-                raise InvalidRequest(f"content parts of type '{part.type}' are not supported", param="messages")
+                raise InvalidRequest(
+                    f"content parts of type '{part.type}' are not supported", param="messages"
+                )
             parts.append(part.text)
         return "".join(parts)
 
@@ -89,7 +91,9 @@ class SamplingFields(OpenAIBaseModel):
             try:
                 logit_bias[int(key)] = float(value)
             except ValueError:
-                raise InvalidRequest(f"logit_bias keys must be token ids, got '{key}'", param="logit_bias") from None
+                raise InvalidRequest(
+                    f"logit_bias keys must be token ids, got '{key}'", param="logit_bias"
+                ) from None
         # Each of n choices draws from its own generator, else all would be equal.
         seed = None if self.seed is None else self.seed + choice_index
         return SamplingParams(
@@ -123,7 +127,10 @@ class ChatCompletionRequest(SamplingFields):
     response_format: ResponseFormat | None = None
 
     def message_dicts(self) -> list[dict[str, Any]]:
-        return [{"role": m.role if m.role != "developer" else "system", "content": m.text()} for m in self.messages]
+        return [
+            {"role": m.role if m.role != "developer" else "system", "content": m.text()}
+            for m in self.messages
+        ]
 
     def to_sampling_params(self, choice_index: int = 0) -> SamplingParams:
         unsupported_options(self.logprobs, self.response_format)
@@ -150,4 +157,6 @@ def unsupported_options(logprobs: bool | int | None, response_format: ResponseFo
     if logprobs:
         raise InvalidRequest("logprobs are not supported yet", param="logprobs")
     if response_format is not None and response_format.type != "text":
-        raise InvalidRequest(f"response_format '{response_format.type}' is not supported yet", param="response_format")
+        raise InvalidRequest(
+            f"response_format '{response_format.type}' is not supported yet", param="response_format"
+        )

@@ -109,7 +109,12 @@ class OpenAIServing:
         )
 
     async def _chat_stream(
-        self, engine: EngineClient, jobs: list[Job], request_id: str, created: int, body: ChatCompletionRequest
+        self,
+        engine: EngineClient,
+        jobs: list[Job],
+        request_id: str,
+        created: int,
+        body: ChatCompletionRequest,
     ) -> AsyncIterator[str]:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
             payload: dict[str, Any] = {
@@ -215,19 +220,23 @@ class OpenAIServing:
         yield DONE
 
     @staticmethod
-    def _completion_prompts(engine: EngineClient, prompt: str | list[str] | list[int] | list[list[int]]) -> list[list[int]]:
+    def _completion_prompts(
+        engine: EngineClient, prompt: str | list[str] | list[int] | list[list[int]]
+    ) -> list[list[int]]:
         """A completions prompt is raw text (no chat template) or token ids, one or a batch."""
         if isinstance(prompt, str):
             return [engine.tokenize(prompt)]
         if not prompt:
             raise InvalidRequest("prompt must not be empty", param="prompt")
-        if all(isinstance(p, str) for p in prompt):
-            return [engine.tokenize(p) for p in prompt]  # type: ignore[arg-type]
-        if all(isinstance(p, int) for p in prompt):
-            return [list(prompt)]  # type: ignore[arg-type]
-        if all(isinstance(p, list) for p in prompt):
-            return [list(p) for p in prompt]  # type: ignore[union-attr]
-        raise InvalidRequest("prompt must be a string, a list of strings, or token ids", param="prompt")
+        prompts: list[list[int]] = []
+        for item in prompt:
+            if isinstance(item, str):
+                prompts.append(engine.tokenize(item))
+            elif isinstance(item, list):
+                prompts.append(list(item))
+            else:  # a flat list of token ids is one prompt
+                return [[int(token) for token in prompt if isinstance(token, int)]]
+        return prompts
 
 
 def _chat_delta(index: int, delta: dict[str, Any], finish_reason: object = None) -> dict[str, Any]:

@@ -33,7 +33,6 @@ MIN_PADDED_DECODE_ROWS = 8
 PAD_TOKEN = 0
 
 
-
 def padded_decode_rows(num_rows: int) -> int:
     """Rows of a padded decode batch holding num_rows real ones."""
     return max(MIN_PADDED_DECODE_ROWS, num_rows + (-num_rows % ROW_MULTIPLE))
@@ -43,18 +42,23 @@ _backend_lock = threading.Lock()
 _backend_ready = False
 
 
-@ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 def _route_llama_log(level: int, text: bytes | None, user_data: Any) -> None:
     # llama.cpp narrates every load at length; keep it at DEBUG.
     if text:
         logger.debug("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
 
 
+# Kept at module level: llama.cpp holds the pointer for the life of the process.
+_LLAMA_LOG_CALLBACK: Any = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)(
+    _route_llama_log
+)
+
+
 def _init_backend() -> None:
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
-            lc.llama_log_set(_route_llama_log, ctypes.c_void_p(0))
+            lc.llama_log_set(_LLAMA_LOG_CALLBACK, ctypes.c_void_p(0))
             lc.llama_backend_init()
             _backend_ready = True
 
@@ -93,12 +97,17 @@ class LlamaBatchBuffer:
             *[ctypes.cast(base + 4 * i, ctypes.POINTER(ctypes.c_int32)) for i in range(capacity)]
         )
         self.batch = lc.llama_batch()
-        self.batch.token = self.tokens.ctypes.data_as(ctypes.POINTER(lc.llama_token))
-        self.batch.embd = ctypes.cast(None, ctypes.POINTER(ctypes.c_float))
-        self.batch.pos = self.positions.ctypes.data_as(ctypes.POINTER(lc.llama_pos))
-        self.batch.n_seq_id = self.num_seq_ids.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
-        self.batch.seq_id = ctypes.cast(self._seq_id_ptrs, ctypes.POINTER(ctypes.POINTER(lc.llama_seq_id)))
-        self.batch.logits = self.logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+        # The bindings type these fields as arrays; they are plain pointers in C.
+        pointers: dict[str, Any] = {
+            "token": self.tokens.ctypes.data_as(ctypes.POINTER(lc.llama_token)),
+            "embd": ctypes.POINTER(ctypes.c_float)(),
+            "pos": self.positions.ctypes.data_as(ctypes.POINTER(lc.llama_pos)),
+            "n_seq_id": self.num_seq_ids.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+            "seq_id": ctypes.cast(self._seq_id_ptrs, ctypes.POINTER(ctypes.POINTER(lc.llama_seq_id))),
+            "logits": self.logits.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)),
+        }
+        for name, pointer in pointers.items():
+            setattr(self.batch, name, pointer)
         self.num_tokens = 0
 
     def clear(self) -> None:
@@ -291,7 +300,9 @@ class LlamaCppRunner:
                 self.trim_sequence(slot, 0)
         return logits[: len(rows)]
 
-    def run_prompt_chunk(self, slot: int, tokens: list[int], start: int, wants_logits: bool) -> np.ndarray | None:
+    def run_prompt_chunk(
+        self, slot: int, tokens: list[int], start: int, wants_logits: bool
+    ) -> np.ndarray | None:
         """Computes prompt tokens at positions start.. of slot; the last one's logits if asked.
 
         The chunk is padded to a multiple of ROW_MULTIPLE with dummy tokens

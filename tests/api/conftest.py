@@ -1,0 +1,38 @@
+"""One live server on the bundled model, shared by the API tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.live_server import live_server
+
+MODEL = "gemma-3-270m"
+
+
+@pytest.fixture(scope="session")
+def server_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
+    with live_server(openmaas_home) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def client(server_url: str) -> Iterator[OpenAI]:
+    with OpenAI(base_url=f"{server_url}/v1", api_key="unused", max_retries=0) as openai_client:
+        yield openai_client
+
+
+@pytest.fixture()
+def http(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url, timeout=60.0) as http_client:
+        yield http_client
+
+
+def engine_stats(http: httpx.Client) -> dict[str, int]:
+    models = http.get("/api/admin/status").json()["models"]
+    stats: dict[str, int] = models[0]["engine"]
+    return stats

@@ -1,0 +1,70 @@
+"""Starting a real `openmaas serve` process for tests, on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def live_server(
+    home: Path, env: dict[str, str] | None = None, startup_timeout: float = 120.0
+) -> Iterator[str]:
+    """Runs the server until the block ends; yields its base URL."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "OPENMAAS_HOME": str(home),
+        "OPENMAAS_MAX_MODEL_LEN": "512",
+        "OPENMAAS_MAX_NUM_SEQS": "8",
+        "OPENMAAS_NUM_CACHE_SLOTS": "8",
+        "OPENMAAS_ENGINE_DEBUG_CHECKS": "true",
+        **(env or {}),
+    }
+    log_path = home / f"server-{port}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "openmaas.cli.main", "serve", "--port", str(port)],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)  # polling a condition with a deadline, not synchronizing on time
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
