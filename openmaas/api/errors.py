@@ -8,6 +8,7 @@ body that fails validation still answers in the client's own dialect.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -58,12 +59,20 @@ def error_response(renderers: ErrorRenderers, path: str, exc: OpenmaasError) -> 
     return JSONResponse(renderers.for_path(path)(exc), status_code=exc.http_status, headers=headers)
 
 
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|function-.*|literal\[.*\])$")
+
+
+def _is_type_tag(part: object) -> bool:
+    return isinstance(part, str) and bool(_TYPE_TAG.match(part))
+
+
 def _validation_error(exc: RequestValidationError) -> InvalidRequest:
     errors = exc.errors()
     if not errors:
         return InvalidRequest("invalid request body")
     first = errors[0]
-    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    # pydantic names the member of a union it tried ("prompt.str"): not a field.
+    location = [str(part) for part in first.get("loc", ()) if part != "body" and not _is_type_tag(part)]
     param = ".".join(location) or None
     if first.get("type") == "json_invalid":
         return InvalidRequest("the request body is not valid JSON")

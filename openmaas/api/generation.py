@@ -33,9 +33,11 @@ class ChoiceResult:
 async def stream_jobs(
     engine: EngineClient, jobs: list[Job], request_id: str
 ) -> AsyncIterator[tuple[int, EngineOutput]]:
-    """Yields (job index, output) as any job produces; closing it aborts every job still running."""
-    for job in jobs:  # reject bad input before anything starts
-        engine.validate(job.prompt_token_ids, job.params)
+    """Yields (job index, output) as any job produces; closing it aborts every job still running.
+
+    The caller validates the jobs first (validate_jobs), so bad input is
+    refused before a streamed response has started.
+    """
     if len(jobs) == 1:
         async for output in engine.generate(jobs[0].prompt_token_ids, jobs[0].params, request_id):
             yield 0, output
@@ -63,6 +65,11 @@ async def stream_jobs(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def validate_jobs(engine: EngineClient, jobs: list[Job]) -> None:
+    for job in jobs:
+        engine.validate(job.prompt_token_ids, job.params)
 
 
 async def collect_jobs(engine: EngineClient, jobs: list[Job], request_id: str) -> list[ChoiceResult]:

@@ -1,4 +1,4 @@
-"""Request body size limit, checked before the body is read."""
+"""Request body size limit, enforced before the body reaches a route."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from openmaas.errors import OpenmaasError, PayloadTooLarge
 
 
 class BodySizeLimit:
-    """Refuses bodies over max_bytes with 413, by Content-Length or while streaming in."""
+    """Refuses bodies over max_bytes with 413 in the client's dialect.
+
+    A Content-Length over the limit is refused at once. A body without one
+    (chunked) is read here up to the limit and then replayed to the app, so
+    the 413 can still be answered before any route runs.
+    """
 
     def __init__(
         self, app: ASGIApp, max_bytes: int, render: Callable[[str, OpenmaasError], Response]
@@ -24,21 +29,32 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self._max_bytes:
-                # Out here no exception handler runs: answer directly.
-                error = PayloadTooLarge(f"request body over {self._max_bytes} bytes")
-                await self._render(scope["path"], error)(scope, receive, send)
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self._max_bytes:
+                await self._refuse(scope, receive, send)
                 return
+            await self._app(scope, receive, send)
+            return
+        messages: list[Message] = []
         received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self._max_bytes:  # chunked upload: the route's handler renders it
-                    raise PayloadTooLarge(f"request body over {self._max_bytes} bytes")
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self._max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
 
-        await self._app(scope, counting_receive, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self._app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(f"request body over {self._max_bytes} bytes")
+        await self._render(scope["path"], error)(scope, receive, send)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ from fastapi import Request
 from openmaas.errors import OpenmaasError
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE = "data: [DONE]\n\n"
@@ -26,6 +28,14 @@ class ClientDisconnected(OpenmaasError):
 
     code = "client_disconnected"
     http_status = 499
+
+
+def stream_error(exc: Exception) -> OpenmaasError:
+    """The error to report inside a stream that has already started."""
+    if isinstance(exc, OpenmaasError):
+        return exc
+    logger.exception("error while streaming", exc_info=exc)
+    return OpenmaasError("internal error while streaming; see the server log")
 
 
 async def until_disconnected(request: Request, work: Awaitable[T]) -> T:

@@ -14,6 +14,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 @router.get("/status")
 async def status(fleet: FleetDep) -> dict[str, Any]:
+    stats = {served.source.model_id: await served.engine.consistent_stats() for served in fleet.list()}
     return {
         "models": [
             {
@@ -21,7 +22,7 @@ async def status(fleet: FleetDep) -> dict[str, Any]:
                 "healthy": served.engine.is_healthy(),
                 "max_model_len": served.engine.config.max_model_len,
                 "max_num_seqs": served.engine.config.max_num_seqs,
-                "engine": dataclasses.asdict(served.engine.stats()),
+                "engine": dataclasses.asdict(stats[served.source.model_id]),
             }
             for served in fleet.list()
         ]

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help="a GGUF file to serve (default: the bundled Gemma 3 270M)")
     serve.add_argument("--model-id", help="the id clients use for the model")
     serve.add_argument("--max-num-seqs", type=int, help="requests decoded together (default 32)")
-    serve.add_argument("--max-model-len", type=int, help="context per request in tokens (default 4096)")
+    serve.add_argument("--max-model-len", type=int, help="context per request in tokens (default 2048)")
     serve.set_defaults(handler=_serve)
     return parser
 

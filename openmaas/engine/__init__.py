@@ -1,7 +1,8 @@
 """The inference engine: continuous batching over llama.cpp.
 
-The public names below are all that the layers above may use; the engine
-imports nothing from them (stdlib, numpy and ``openmaas.errors`` only).
+The public names below are all that the layers above may use. The engine
+imports none of those layers: only the standard library, numpy, jinja2 (chat
+templates), ``openmaas.errors``, and llama_cpp in ``runners/llama_cpp.py``.
 """
 
 from openmaas.engine.client import EngineClient

@@ -124,6 +124,11 @@ class EngineClient:
     def stats(self) -> EngineStats:
         return self._core.stats()
 
+    async def consistent_stats(self) -> EngineStats:
+        """Stats read between engine steps, so the counters agree with each other."""
+        stats: EngineStats = await asyncio.wrap_future(self.call_in_engine(EngineCore.stats))
+        return stats
+
     def call_in_engine(self, fn: Callable[[EngineCore], Any]) -> Future[Any]:
         """Runs fn(core) on the engine thread between steps, after every message sent before it.
 

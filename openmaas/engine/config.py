@@ -24,7 +24,7 @@ class EngineConfig:
 
     model_path: str
     max_num_seqs: int = 32
-    # Token budget of one llama_decode across all sequences (n_batch).
+    # Token budget of one engine step: one token per decoding request, the rest for prompt chunks.
     max_num_batched_tokens: int = 512
     # Context of one sequence, prompt plus output, in tokens.
     max_model_len: int = 2048
@@ -49,7 +49,7 @@ class EngineConfig:
             raise InvalidRequest("num_cache_slots must be >= 1", param="num_cache_slots")
         if self.num_seq_slots > LLAMA_MAX_SEQ:
             raise InvalidRequest(
-                f"max_num_seqs + num_cache_slots must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs"
+                f"max_num_seqs + num_cache_slots + 7 must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs"
             )
         if self.prefill_chunk_size < 4 or self.prefill_chunk_size % 4:
             raise InvalidRequest(

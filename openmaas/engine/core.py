@@ -56,7 +56,7 @@ class EngineCore:
             raise ContextLengthExceeded(
                 f"this model's context is {self.config.max_model_len} tokens per request and the prompt "
                 f"has {num_prompt}; shorten the prompt",
-                param="messages",
+                param="prompt",
             )
         max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
         stop_ids = set(params.stop_token_ids)
@@ -70,7 +70,8 @@ class EngineCore:
             max_tokens=max_tokens,
             stop_token_ids=frozenset(stop_ids),
             detokenizer=IncrementalDetokenizer(params.stop),
-            rng=np.random.default_rng(params.seed),
+            # numpy seeds must be non-negative; any integer a client sends maps onto one.
+            rng=np.random.default_rng(None if params.seed is None else params.seed % 2**64),
         )
 
     def add_request(self, request: Request) -> None:

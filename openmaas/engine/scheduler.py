@@ -46,7 +46,8 @@ class StepPlan:
 
     @property
     def num_sequences(self) -> int:
-        return len(self.decode) + len(self.prompts)
+        """Distinct requests computed this step (a prompt may run several chunks)."""
+        return len(self.decode) + len({id(chunk.request) for chunk in self.prompts})
 
 
 class Scheduler:

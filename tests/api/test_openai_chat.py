@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -199,3 +200,48 @@ def test_malformed_json_unknown_route_wrong_method_and_huge_body(http: httpx.Cli
 def test_health(http: httpx.Client) -> None:
     response = http.get("/health")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_any_integer_seed_is_accepted(client: OpenAI) -> None:
+    response = client.completions.create(model=MODEL, prompt="Hi", max_tokens=2, seed=-5, temperature=1.0)
+    assert response.choices[0].finish_reason in ("stop", "length")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"model": MODEL, "prompt": 5}, 400, "prompt"),
+        ({"model": MODEL, "prompt": []}, 400, "prompt"),
+        ({"model": MODEL, "prompt": [[2, 10**9]]}, 400, "prompt"),
+        ({"model": MODEL, "prompt": "word " * 600}, 400, "prompt"),
+        ({"model": MODEL, "prompt": "x", "suffix": "y"}, 400, "suffix"),
+        ({"model": MODEL, "prompt": "x", "n": 0}, 400, "n"),
+        ({"model": MODEL, "prompt": "x", "logit_bias": {"not-a-token": 1}}, 400, "logit_bias"),
+        ({"model": MODEL, "prompt": "x", "stop": [""]}, 400, "stop"),
+        ({"model": "no-such-model", "prompt": "x"}, 404, "model"),
+    ],
+)
+def test_bad_completion_input_gets_openais_error_shape(
+    http: httpx.Client, body: dict[str, object], status: int, param: str
+) -> None:
+    response = http.post("/v1/completions", json=body)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param
+
+
+def test_unknown_model_detail_is_a_404(http: httpx.Client) -> None:
+    response = http.get("/v1/models/org/no-such-model")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"
+
+
+def test_chunked_body_over_the_limit_is_refused_with_413(http: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * (1024 * 1024)
+
+    response = http.post("/v1/completions", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from openmaas.api.deps import OpenAIServingDep
 from openmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest
+from openmaas.api.openai.serving import OpenAIServing
+
+
+def get_openai_serving(request: Request) -> OpenAIServing:
+    serving: OpenAIServing = request.app.state.openai_serving
+    return serving
+
+
+OpenAIServingDep = Annotated[OpenAIServing, Depends(get_openai_serving)]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 

@@ -12,11 +12,18 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from openmaas import __version__
 from openmaas.api.errors import openai_error_body
-from openmaas.api.generation import ChoiceResult, Job, collect_jobs, raise_if_failed, stream_jobs
+from openmaas.api.generation import (
+    ChoiceResult,
+    Job,
+    collect_jobs,
+    raise_if_failed,
+    stream_jobs,
+    validate_jobs,
+)
 from openmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest
-from openmaas.api.sse import DONE, SSE_HEADERS, sse_data, until_disconnected
+from openmaas.api.sse import DONE, SSE_HEADERS, sse_data, stream_error, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
-from openmaas.errors import InvalidRequest, OpenmaasError
+from openmaas.errors import ContextLengthExceeded, InvalidRequest
 from openmaas.fleet.fleet import ModelFleet, ServedModel
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
@@ -80,11 +87,13 @@ class OpenAIServing:
         engine = served.engine
         prompt = engine.encode_chat(body.message_dicts())
         jobs = [Job(prompt, body.to_sampling_params(i)) for i in range(body.n)]
+        try:
+            validate_jobs(engine, jobs)
+        except ContextLengthExceeded as exc:
+            raise ContextLengthExceeded(exc.message, param="messages") from None
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
-            for job in jobs:
-                engine.validate(job.prompt_token_ids, job.params)
             stream = self._chat_stream(engine, jobs, request_id, created, body)
             return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
         results = await until_disconnected(http, collect_jobs(engine, jobs, request_id))
@@ -142,8 +151,8 @@ class OpenAIServing:
                     yield chunk([_chat_delta(index, {}, output.finish_reason)])
             if body.include_usage:
                 yield chunk([], usage.as_dict())
-        except OpenmaasError as exc:
-            yield sse_data(openai_error_body(exc))
+        except Exception as exc:  # the status line is sent: report in the stream
+            yield sse_data(openai_error_body(stream_error(exc)))
         yield DONE
 
     # Completions ------------------------------------------------------------------
@@ -152,12 +161,11 @@ class OpenAIServing:
         engine = served.engine
         prompts = self._completion_prompts(engine, body.prompt)
         jobs = [Job(p, body.to_sampling_params(i)) for p in prompts for i in range(body.n)]
-        echoes = [engine.decode_tokens(p) if body.echo else "" for p in prompts]
+        validate_jobs(engine, jobs)
+        echoes = self._echoes(engine, body.prompt, prompts) if body.echo else [""] * len(prompts)
         request_id = f"cmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
-            for job in jobs:
-                engine.validate(job.prompt_token_ids, job.params)
             stream = self._completion_stream(engine, jobs, echoes, request_id, created, body)
             return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
         results = await until_disconnected(http, collect_jobs(engine, jobs, request_id))
@@ -215,9 +223,18 @@ class OpenAIServing:
                     yield chunk([_text_choice(index, output.text, output.finish_reason)])
             if body.include_usage:
                 yield chunk([], usage.as_dict())
-        except OpenmaasError as exc:
-            yield sse_data(openai_error_body(exc))
+        except Exception as exc:  # the status line is sent: report in the stream
+            yield sse_data(openai_error_body(stream_error(exc)))
         yield DONE
+
+    @staticmethod
+    def _echoes(engine: EngineClient, prompt: object, prompts: list[list[int]]) -> list[str]:
+        """The prompts as the client sent them: the strings themselves, or token ids as text."""
+        if isinstance(prompt, str):
+            return [prompt]
+        if isinstance(prompt, list) and all(isinstance(p, str) for p in prompt):
+            return [str(p) for p in prompt]
+        return [engine.decode_tokens(p) for p in prompts]
 
     @staticmethod
     def _completion_prompts(
