@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from openmaas.errors import InvalidRequest
 
@@ -14,6 +15,20 @@ GREEDY_TEMPERATURE = 1e-5
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if not (low <= value <= high):
         raise InvalidRequest(f"{name} must be between {low} and {high}, got {value}", param=name)
+
+
+@dataclass(frozen=True, slots=True)
+class StructuredSpec:
+    """A constraint on the output's form: any JSON object, or an instance of a JSON schema."""
+
+    kind: str  # "json_object" | "json_schema"
+    schema: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("json_object", "json_schema"):
+            raise InvalidRequest(f"unknown structured output kind '{self.kind}'", param="response_format")
+        if self.kind == "json_schema" and not isinstance(self.schema, dict):
+            raise InvalidRequest("json_schema needs a schema object", param="response_format")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +53,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     repetition_penalty: float = 1.0
     logit_bias: dict[int, float] = field(default_factory=dict)
+    structured: StructuredSpec | None = None
 
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
