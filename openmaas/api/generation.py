@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams
+from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams, TokenLogprob
 from openmaas.errors import Overloaded
 
 
@@ -28,6 +28,7 @@ class ChoiceResult:
     num_cached_tokens: int = 0
     num_output_tokens: int = 0
     finish_reason: FinishReason | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 async def stream_jobs(
@@ -82,10 +83,19 @@ async def collect_jobs(engine: EngineClient, jobs: list[Job], request_id: str) -
         result.num_prompt_tokens = output.num_prompt_tokens
         result.num_cached_tokens = output.num_cached_tokens
         result.num_output_tokens = output.num_output_tokens
+        result.logprobs.extend(visible_logprobs(output))
         if output.finished:
             raise_if_failed(output)
             result.finish_reason = output.finish_reason
     return results
+
+
+def visible_logprobs(output: EngineOutput) -> tuple[TokenLogprob, ...]:
+    """The output's logprob entries, without the stop token that ended it (OpenAI leaves it out)."""
+    entries = output.logprobs
+    if entries and isinstance(output.stop_reason, int) and entries[-1].token_id == output.stop_reason:
+        return entries[:-1]
+    return entries
 
 
 def raise_if_failed(output: EngineOutput) -> None:

@@ -89,6 +89,10 @@ class EngineClient:
         add_special = self._runner.adds_bos and not (bos and text.startswith(bos))
         return self.tokenize(text, add_special=add_special, parse_special=True)
 
+    def token_bytes(self, token_id: int) -> bytes:
+        """A token's bytes, control tokens included (for logprobs)."""
+        return self._runner.token_bytes(token_id)
+
     def decode_tokens(self, token_ids: list[int]) -> str:
         return b"".join(self._runner.token_piece(t) for t in token_ids).decode("utf-8", errors="replace")
 

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 import numpy as np
 
 from openmaas.engine.config import EngineConfig
 from openmaas.engine.detokenizer import IncrementalDetokenizer
 from openmaas.engine.kv_cache import NUM_PAD_SLOTS, KVCacheManager
+from openmaas.engine.logprobs import TokenLogprob
 from openmaas.engine.messages import EngineOutput, EngineStats, FinishReason
-from openmaas.engine.request import Request
+from openmaas.engine.request import Request, TokenConstraint
 from openmaas.engine.runners.llama_cpp import LlamaCppRunner
-from openmaas.engine.sampler import sample
-from openmaas.engine.sampling_params import SamplingParams
+from openmaas.engine.sampler import Sampled, sample_batch
+from openmaas.engine.sampling_params import SamplingParams, StructuredSpec
 from openmaas.engine.scheduler import Scheduler, StepPlan
 from openmaas.errors import ContextLengthExceeded, InvalidRequest
 
 logger = logging.getLogger(__name__)
+
+
+class StructuredOutputsLike(Protocol):
+    def constraint_for(self, spec: StructuredSpec) -> TokenConstraint: ...
 
 
 class EngineCore:
@@ -34,6 +40,8 @@ class EngineCore:
         self.scheduler = Scheduler(config, self.kv_cache)
         self._end_of_generation = runner.end_of_generation_ids()
         self._check_invariants = check_invariants
+        # Set once structured output is wired to this model's tokenizer.
+        self.structured_outputs: StructuredOutputsLike | None = None
         self._num_steps = 0
         self._num_batched_steps = 0
         self._max_running_in_step = 0
@@ -59,6 +67,13 @@ class EngineCore:
                 param="prompt",
             )
         max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
+        constraint = None
+        if params.structured is not None:
+            if self.structured_outputs is None:
+                raise InvalidRequest(
+                    "structured output is not available for this model", param="response_format"
+                )
+            constraint = self.structured_outputs.constraint_for(params.structured)
         stop_ids = set(params.stop_token_ids)
         if not params.ignore_eos:
             stop_ids |= self._end_of_generation
@@ -72,6 +87,7 @@ class EngineCore:
             detokenizer=IncrementalDetokenizer(params.stop),
             # numpy seeds must be non-negative; any integer a client sends maps onto one.
             rng=np.random.default_rng(None if params.seed is None else params.seed % 2**64),
+            constraint=constraint,
         )
 
     def add_request(self, request: Request) -> None:
@@ -107,9 +123,11 @@ class EngineCore:
             rows = [(r.slot_id or 0, r.token_ids[-1], r.num_computed_tokens) for r in plan.decode]
             pad_slots = self.kv_cache.pad_slots(NUM_PAD_SLOTS)
             logits = self.runner.run_decode(rows, pad_slots, pad=self._pads_decode(plan.decode))
-            for index, request in enumerate(plan.decode):
+            for request in plan.decode:
                 request.num_computed_tokens += 1
-                outputs.append(self._append_token(request, sample(logits[index], request)))
+            # Sampled before any prompt chunk runs: the logits are a view that the next decode overwrites.
+            sampled = sample_batch([(r, logits[i]) for i, r in enumerate(plan.decode)])
+            outputs.extend(self._append_token(r, s) for r, s in zip(plan.decode, sampled, strict=True))
         for chunk in plan.prompts:
             request = chunk.request
             tokens = request.token_ids[chunk.start : chunk.start + chunk.num_tokens]
@@ -119,7 +137,8 @@ class EngineCore:
             request.num_computed_tokens += chunk.num_tokens
             if row is None:
                 continue
-            outputs.append(self._append_token(request, sample(row, request)))
+            (first,) = sample_batch([(request, row)])
+            outputs.append(self._append_token(request, first))
             if not request.is_finished:
                 self.scheduler.prompt_done(request)
         if self._check_invariants:
@@ -137,20 +156,26 @@ class EngineCore:
         """
         return len(decoding) >= 8 or any(r.params.seed is not None for r in decoding)
 
-    def _append_token(self, request: Request, token: int) -> EngineOutput:
+    def _append_token(self, request: Request, sampled: Sampled) -> EngineOutput:
+        token = sampled.token_id
         request.token_ids.append(token)
         self._num_generated_tokens += 1
+        logprobs = () if sampled.logprob is None else (sampled.logprob,)
         if token in request.stop_token_ids:  # the sampler bans them until min_tokens
             self._finish(request, FinishReason.STOP, stop_reason=token)
-            return self._output(request, request.detokenizer.finish(), (token,))
+            return self._output(request, request.detokenizer.finish(), (token,), logprobs=logprobs)
         text, stop = request.detokenizer.push(self.runner.token_piece(token))
+        if request.constraint is not None:
+            request.constraint.accept(token)
         if stop is not None:
             self._finish(request, FinishReason.STOP, stop_reason=stop)
-            return self._output(request, text, (token,))
-        if request.num_output_tokens >= request.max_tokens:
+        elif request.constraint is not None and request.constraint.is_finished():
+            self._finish(request, FinishReason.STOP)
+            text += request.detokenizer.finish()
+        elif request.num_output_tokens >= request.max_tokens:
             self._finish(request, FinishReason.LENGTH)
-            return self._output(request, text + request.detokenizer.finish(), (token,))
-        return self._output(request, text, (token,))
+            text += request.detokenizer.finish()
+        return self._output(request, text, (token,), logprobs=logprobs)
 
     def _finish(self, request: Request, reason: FinishReason, stop_reason: str | int | None = None) -> None:
         request.finish_reason = reason
@@ -158,7 +183,13 @@ class EngineCore:
         self.scheduler.finish(request)
 
     def _output(
-        self, request: Request, text: str, token_ids: tuple[int, ...], *, error: str | None = None
+        self,
+        request: Request,
+        text: str,
+        token_ids: tuple[int, ...],
+        *,
+        error: str | None = None,
+        logprobs: tuple[TokenLogprob, ...] = (),
     ) -> EngineOutput:
         return EngineOutput(
             request_id=request.request_id,
@@ -170,6 +201,7 @@ class EngineCore:
             finish_reason=request.finish_reason,
             stop_reason=request.stop_reason,
             error=error,
+            logprobs=logprobs,
         )
 
     # Accounting -----------------------------------------------------------------

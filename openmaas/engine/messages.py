@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from openmaas.engine.logprobs import TokenLogprob
+
 
 class FinishReason(enum.StrEnum):
     STOP = "stop"
@@ -35,6 +37,8 @@ class EngineOutput:
     # The stop string or stop token that ended the request, when one did.
     stop_reason: str | int | None = None
     error: str | None = None
+    # One entry per token in token_ids, when the request asked for logprobs.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
     @property
     def finished(self) -> bool:

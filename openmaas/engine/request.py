@@ -5,12 +5,25 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from openmaas.engine.detokenizer import IncrementalDetokenizer
 from openmaas.engine.messages import FinishReason
 from openmaas.engine.sampling_params import SamplingParams
+
+
+class TokenConstraint(Protocol):
+    """Structured output's view of a request: which tokens may come next."""
+
+    def allowed_mask(self) -> np.ndarray:
+        """A boolean mask over the vocabulary of the tokens allowed next."""
+
+    def accept(self, token_id: int) -> None: ...
+
+    def is_finished(self) -> bool:
+        """The output is complete: the request must stop."""
 
 
 class RequestStatus(enum.Enum):
@@ -45,6 +58,7 @@ class Request:
     slot_id: int | None = None
     finish_reason: FinishReason | None = None
     stop_reason: str | int | None = None
+    constraint: TokenConstraint | None = None
 
     @property
     def num_tokens(self) -> int:

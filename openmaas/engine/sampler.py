@@ -1,32 +1,50 @@
-"""Sampling from one row of logits, in a fixed, documented order.
+"""Sampling the next token of every request in a step, in one fixed, documented order.
 
-Order: logit_bias, repetition penalty (multiplicative, over prompt and
-output), frequency and presence penalties (additive, over the output), the
-min_tokens ban on stop tokens, then greedy argmax or: temperature, top_k,
-top_p, min_p, and one draw from the request's own seeded generator.
+Order, the same for every request:
 
-Each request draws exactly one uniform number per token from its own
-generator, so a seeded request's draws do not depend on what else runs.
+1. logit adjustments: ``logit_bias``; the repetition penalty (multiplicative,
+   over prompt and output); frequency and presence penalties (additive, over
+   the output); the ban on stop tokens before ``min_tokens``; the grammar mask
+   of structured output;
+2. greedy requests (temperature 0, or top_k 1) take the argmax;
+3. the others: temperature, then the truncations ``top_k``, ``top_p``,
+   ``typical_p``, ``min_p``, ``top_a`` (each over what the previous ones
+   kept), then one draw by inverse CDF with one uniform number from the
+   request's own seeded generator.
+
+The vocabulary is 262k wide, so whole-row passes dominate the cost: the
+max, the exponentials and the block sums run as single numpy calls over the
+batch's matrix, and no step ever sorts a whole row (truncations sort only
+the candidates above a threshold that widens until enough mass is inside).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from openmaas.engine.logprobs import TokenLogprob, token_logprob
 from openmaas.engine.request import Request
+from openmaas.engine.row_ops import top_by_threshold
 
-# Tokens whose logit is more than CUTOFF temperatures below the best one
-# (relative probability < e^-30, about 1e-13) are never drawn: even all 262k
-# of them together hold under 3e-8 of the mass. Dropping them first keeps the
-# sort small instead of sorting the whole vocabulary every step.
-CUTOFF = 30.0
+# Inverse-CDF draws find the block first, then the token inside it, so no
+# step takes a cumulative sum over the whole vocabulary.
+DRAW_BLOCK = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    token_id: int
+    logprob: TokenLogprob | None
 
 
 def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
-    """Applies logit_bias, penalties and min_tokens; returns a (possibly new) row."""
+    """Applies step 1 of the order; returns row itself when nothing changes, else a copy."""
     params = request.params
     needs_ban = request.num_output_tokens < params.min_tokens and bool(request.stop_token_ids)
-    if not (params.logit_bias or params.has_penalties or needs_ban):
+    constraint = request.constraint
+    if not (params.logit_bias or params.has_penalties or needs_ban or constraint is not None):
         return row
     row = row.copy()
     if params.logit_bias:
@@ -45,48 +63,108 @@ def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
         row[ids] -= counts * params.frequency_penalty + params.presence_penalty
     if needs_ban:
         row[list(request.stop_token_ids)] = -np.inf
+    if constraint is not None:
+        row[~constraint.allowed_mask()] = -np.inf
     return row
 
 
-def sample(row: np.ndarray, request: Request) -> int:
-    """Picks the next token for request from its logits row."""
+def sample_batch(batch: list[tuple[Request, np.ndarray]]) -> list[Sampled]:
+    """Picks the next token of each (request, raw logits row) pair."""
+    results: list[Sampled | None] = [None] * len(batch)
+    adjusted = [adjust_logits(row, request) for request, row in batch]
+    stochastic: list[int] = []
+    for index, (request, _) in enumerate(batch):
+        if request.params.is_greedy:
+            results[index] = _with_logprob(request, batch[index][1], int(np.argmax(adjusted[index])))
+        else:
+            stochastic.append(index)
+    if stochastic:
+        # Weights with the best token at 1: three in-place passes over the batch's matrix.
+        weights = np.stack([adjusted[i] for i in stochastic])
+        inverse_temperatures = np.array(
+            [1.0 / batch[i][0].params.temperature for i in stochastic], dtype=np.float32
+        )
+        weights -= weights.max(axis=1, keepdims=True)
+        weights *= inverse_temperatures[:, None]
+        np.exp(weights, out=weights)
+        for position, index in enumerate(stochastic):
+            request = batch[index][0]
+            token = _draw(weights[position], request)
+            results[index] = _with_logprob(request, batch[index][1], token)
+    return [r for r in results if r is not None]
+
+
+def _with_logprob(request: Request, raw_row: np.ndarray, token: int) -> Sampled:
+    num_top = request.params.logprobs
+    return Sampled(token, None if num_top is None else token_logprob(raw_row, token, num_top))
+
+
+def _draw(weights: np.ndarray, request: Request) -> int:
+    """Truncates (step 3) and draws one token from one row of weights (best token at 1)."""
     params = request.params
-    row = adjust_logits(row, request)
-    if params.is_greedy:
-        return int(np.argmax(row))
-    top = float(row.max())
-    candidates = np.flatnonzero(row >= top - CUTOFF * params.temperature)
-    probs = np.exp((row[candidates].astype(np.float64) - top) / params.temperature)
-    if 0 < params.top_k < candidates.size:
-        keep = np.argpartition(-probs, params.top_k - 1)[: params.top_k]
-        candidates, probs = candidates[keep], probs[keep]
+    candidates: np.ndarray | None = None  # None: the whole vocabulary, in token order
+    if 0 < params.top_k < weights.size:
+        candidates = top_by_threshold(weights, count=params.top_k)[: params.top_k]
     if params.top_p < 1.0:
-        candidates, probs = _nucleus(candidates, probs, params.top_p)
+        candidates = _nucleus(weights, candidates, params.top_p)
+    if params.typical_p < 1.0:
+        candidates = _typical(weights, candidates, params.typical_p)
     if params.min_p > 0.0:
-        keep = probs >= params.min_p * probs.max()
-        candidates, probs = candidates[keep], probs[keep]
-    cumulative = np.cumsum(probs)
-    index = int(np.searchsorted(cumulative, request.rng.random() * cumulative[-1], side="right"))
+        # p >= min_p * p_max, and the best token has weight 1.
+        candidates = _keep(candidates, weights, weights >= params.min_p)
+    if params.top_a > 0.0:
+        kept = weights if candidates is None else weights[candidates]
+        mass = float(kept.sum(dtype=np.float64))
+        # p >= top_a * p_max^2 with p = w / mass and p_max = 1 / mass.
+        candidates = _keep(candidates, weights, weights >= params.top_a / mass)
+    u = request.rng.random()
+    if candidates is None:
+        return _draw_whole_vocabulary(weights, u)
+    cumulative = np.cumsum(weights[candidates], dtype=np.float64)
+    index = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
     return int(candidates[min(index, candidates.size - 1)])
 
 
-def _nucleus(candidates: np.ndarray, probs: np.ndarray, top_p: float) -> tuple[np.ndarray, np.ndarray]:
-    """The most probable candidates whose mass first reaches top_p, most probable first.
+def _draw_whole_vocabulary(weights: np.ndarray, u: float) -> int:
+    """Inverse-CDF draw over every token, in token order, via block sums."""
+    starts = np.arange(0, weights.size, DRAW_BLOCK)
+    block_sums = np.cumsum(np.add.reduceat(weights, starts, dtype=np.float64))
+    target = u * block_sums[-1]
+    block = min(int(np.searchsorted(block_sums, target, side="right")), starts.size - 1)
+    before = block_sums[block - 1] if block else 0.0
+    inner = np.cumsum(weights[starts[block] : starts[block] + DRAW_BLOCK], dtype=np.float64)
+    offset = min(int(np.searchsorted(inner, target - before, side="right")), inner.size - 1)
+    return int(starts[block] + offset)
 
-    Sorting every candidate would cost ~20 ms on a flat 262k distribution, so
-    only the top k are sorted, with k growing until they hold top_p of the mass.
-    """
-    target = top_p * probs.sum()
-    k = 64
-    while True:
-        if k >= probs.size:
-            top = np.arange(probs.size)
-        else:
-            top = np.argpartition(-probs, k - 1)[:k]
-        top = top[np.argsort(-probs[top], kind="stable")]
-        cumulative = np.cumsum(probs[top])
-        if cumulative[-1] >= target or top.size == probs.size:
-            num_keep = min(int(np.searchsorted(cumulative, target)) + 1, top.size)
-            chosen = top[:num_keep]
-            return candidates[chosen], probs[chosen]
-        k *= 4
+
+def _nucleus(weights: np.ndarray, candidates: np.ndarray | None, top_p: float) -> np.ndarray:
+    """The best tokens whose probability first reaches top_p (at least one)."""
+    if candidates is None:
+        target = top_p * float(weights.sum(dtype=np.float64))
+        candidates = top_by_threshold(weights, mass=target)
+    else:
+        target = top_p * float(weights[candidates].sum(dtype=np.float64))
+    cumulative = np.cumsum(weights[candidates], dtype=np.float64)
+    return candidates[: int(np.searchsorted(cumulative, target)) + 1]
+
+
+def _typical(weights: np.ndarray, candidates: np.ndarray | None, typical_p: float) -> np.ndarray:
+    """Locally typical sampling: tokens closest to the entropy, until typical_p of the mass."""
+    ids = np.arange(weights.size) if candidates is None else candidates
+    w = weights[ids].astype(np.float64)
+    total = w.sum()
+    with np.errstate(divide="ignore"):
+        log_p = np.log(w) - np.log(total)
+    entropy = -float(np.sum(np.where(w > 0, w / total * log_p, 0.0)))
+    order = np.argsort(np.abs(-log_p - entropy), kind="stable")
+    cumulative = np.cumsum(w[order]) / total
+    keep = order[: int(np.searchsorted(cumulative, typical_p)) + 1]
+    return ids[np.sort(keep)]
+
+
+def _keep(candidates: np.ndarray | None, weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The candidates (or all tokens) where mask holds; the best token always stays."""
+    ids = np.flatnonzero(mask) if candidates is None else candidates[mask[candidates]]
+    if ids.size == 0:
+        ids = np.array([int(np.argmax(weights))])
+    return ids

@@ -43,6 +43,8 @@ class SamplingParams:
     top_p: float = 1.0
     top_k: int = 0
     min_p: float = 0.0
+    top_a: float = 0.0
+    typical_p: float = 1.0
     seed: int | None = None
     max_tokens: int | None = 16
     min_tokens: int = 0
@@ -53,12 +55,19 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     repetition_penalty: float = 1.0
     logit_bias: dict[int, float] = field(default_factory=dict)
+    # None: no logprobs; N >= 0: the sampled token's logprob and the N best alternatives.
+    logprobs: int | None = None
     structured: StructuredSpec | None = None
 
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
         _check_range("top_p", self.top_p, 0.0, 1.0)
         _check_range("min_p", self.min_p, 0.0, 1.0)
+        _check_range("top_a", self.top_a, 0.0, 1.0)
+        if not (0.0 < self.typical_p <= 1.0):
+            raise InvalidRequest(f"typical_p must be in (0, 1], got {self.typical_p}", param="typical_p")
+        if self.logprobs is not None:
+            _check_range("top_logprobs", self.logprobs, 0, 20)
         _check_range("presence_penalty", self.presence_penalty, -2.0, 2.0)
         _check_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)
         if not (0.0 < self.repetition_penalty <= 2.0):

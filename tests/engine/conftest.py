@@ -17,7 +17,7 @@ ENGINE_MAX_MODEL_LEN = 1024
 def engine(model_path: Path) -> Iterator[EngineClient]:
     config = EngineConfig(
         model_path=str(model_path),
-        max_num_seqs=16,
+        max_num_seqs=32,
         max_num_batched_tokens=512,
         max_model_len=ENGINE_MAX_MODEL_LEN,
         num_cache_slots=16,

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from openmaas.engine import SamplingParams
+from openmaas.engine import SamplingParams, StructuredSpec
+from openmaas.engine.logprobs import MAX_TOP_LOGPROBS
 from openmaas.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,26 @@ class ChatMessage(OpenAIBaseModel):
         return "".join(parts)
 
 
+class JsonSchemaFormat(OpenAIBaseModel):
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
 class ResponseFormat(OpenAIBaseModel):
-    type: str = "text"
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: JsonSchemaFormat | None = None
+
+    def structured_spec(self) -> StructuredSpec | None:
+        if self.type == "text":
+            return None
+        if self.type == "json_object":
+            return StructuredSpec("json_object")
+        if self.json_schema is None or self.json_schema.schema_ is None:
+            raise InvalidRequest(
+                "response_format json_schema needs json_schema.schema", param="response_format"
+            )
+        return StructuredSpec("json_schema", self.json_schema.schema_)
 
 
 class SamplingFields(OpenAIBaseModel):
@@ -76,12 +95,17 @@ class SamplingFields(OpenAIBaseModel):
     # Extensions users of vLLM and llama.cpp's server expect.
     top_k: int | None = None
     min_p: float | None = None
+    top_a: float | None = None
+    typical_p: float | None = None
     repetition_penalty: float | None = None
     min_tokens: int | None = None
     stop_token_ids: list[int] | None = None
     ignore_eos: bool = False
+    response_format: ResponseFormat | None = None
 
-    def sampling_params(self, max_tokens: int | None, *, choice_index: int = 0) -> SamplingParams:
+    def sampling_params(
+        self, max_tokens: int | None, *, logprobs: int | None = None, choice_index: int = 0
+    ) -> SamplingParams:
         if isinstance(self.stop, str):
             stop: tuple[str, ...] = (self.stop,)
         else:
@@ -101,6 +125,8 @@ class SamplingFields(OpenAIBaseModel):
             top_p=1.0 if self.top_p is None else self.top_p,
             top_k=self.top_k or 0,
             min_p=self.min_p or 0.0,
+            top_a=self.top_a or 0.0,
+            typical_p=1.0 if self.typical_p is None else self.typical_p,
             seed=seed,
             max_tokens=max_tokens,
             min_tokens=self.min_tokens or 0,
@@ -111,6 +137,8 @@ class SamplingFields(OpenAIBaseModel):
             frequency_penalty=self.frequency_penalty or 0.0,
             repetition_penalty=1.0 if self.repetition_penalty is None else self.repetition_penalty,
             logit_bias=logit_bias,
+            logprobs=logprobs,
+            structured=self.response_format.structured_spec() if self.response_format else None,
         )
 
     @property
@@ -124,7 +152,6 @@ class ChatCompletionRequest(SamplingFields):
     max_completion_tokens: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
-    response_format: ResponseFormat | None = None
 
     def message_dicts(self) -> list[dict[str, Any]]:
         return [
@@ -133,30 +160,25 @@ class ChatCompletionRequest(SamplingFields):
         ]
 
     def to_sampling_params(self, choice_index: int = 0) -> SamplingParams:
-        unsupported_options(self.logprobs, self.response_format)
+        if self.top_logprobs is not None and not self.logprobs:
+            raise InvalidRequest("top_logprobs needs logprobs set to true", param="top_logprobs")
         # None: as many tokens as the context leaves, as vLLM does for chat.
         max_tokens = self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
-        return self.sampling_params(max_tokens, choice_index=choice_index)
+        logprobs = (self.top_logprobs or 0) if self.logprobs else None
+        return self.sampling_params(max_tokens, logprobs=logprobs, choice_index=choice_index)
 
 
 class CompletionRequest(SamplingFields):
     prompt: str | list[str] | list[int] | list[list[int]]
     max_tokens: int | None = 16  # OpenAI's default for completions
     echo: bool = False
+    # The number of most likely alternatives to report per token (0 = only the sampled one).
     logprobs: int | None = None
     suffix: str | None = None
 
     def to_sampling_params(self, choice_index: int = 0) -> SamplingParams:
-        unsupported_options(self.logprobs, None)
         if self.suffix:
             raise InvalidRequest("suffix is not supported", param="suffix")
-        return self.sampling_params(self.max_tokens, choice_index=choice_index)
-
-
-def unsupported_options(logprobs: bool | int | None, response_format: ResponseFormat | None) -> None:
-    if logprobs:
-        raise InvalidRequest("logprobs are not supported yet", param="logprobs")
-    if response_format is not None and response_format.type != "text":
-        raise InvalidRequest(
-            f"response_format '{response_format.type}' is not supported yet", param="response_format"
-        )
+        if self.logprobs is not None and not 0 <= self.logprobs <= MAX_TOP_LOGPROBS:
+            raise InvalidRequest(f"logprobs must be between 0 and {MAX_TOP_LOGPROBS}", param="logprobs")
+        return self.sampling_params(self.max_tokens, logprobs=self.logprobs, choice_index=choice_index)

@@ -19,7 +19,9 @@ from openmaas.api.generation import (
     raise_if_failed,
     stream_jobs,
     validate_jobs,
+    visible_logprobs,
 )
+from openmaas.api.openai.logprobs import chat_logprobs, completion_logprobs
 from openmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest
 from openmaas.api.sse import DONE, SSE_HEADERS, sse_data, stream_error, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
@@ -104,15 +106,7 @@ class OpenAIServing:
                 "created": created,
                 "model": body.model,
                 "system_fingerprint": SYSTEM_FINGERPRINT,
-                "choices": [
-                    {
-                        "index": i,
-                        "message": {"role": "assistant", "content": r.text},
-                        "logprobs": None,
-                        "finish_reason": _finish_reason(r),
-                    }
-                    for i, r in enumerate(results)
-                ],
+                "choices": [self._chat_choice(i, r, engine, body) for i, r in enumerate(results)],
                 "usage": _results_usage(results, body.n),
             }
         )
@@ -145,8 +139,12 @@ class OpenAIServing:
             async for index, output in stream_jobs(engine, jobs, request_id):
                 raise_if_failed(output)
                 usage.update(index, output)
-                if output.text:
-                    yield chunk([_chat_delta(index, {"content": output.text})])
+                entries = visible_logprobs(output) if body.logprobs else ()
+                if output.text or entries:
+                    delta = _chat_delta(index, {"content": output.text})
+                    if entries:
+                        delta["logprobs"] = chat_logprobs(entries, engine.token_bytes)
+                    yield chunk([delta])
                 if output.finished:
                     yield chunk([_chat_delta(index, {}, output.finish_reason)])
             if body.include_usage:
@@ -177,13 +175,7 @@ class OpenAIServing:
                 "model": body.model,
                 "system_fingerprint": SYSTEM_FINGERPRINT,
                 "choices": [
-                    {
-                        "index": i,
-                        "text": echoes[i // body.n] + r.text,
-                        "logprobs": None,
-                        "finish_reason": _finish_reason(r),
-                    }
-                    for i, r in enumerate(results)
+                    self._completion_choice(i, r, engine, body, echoes) for i, r in enumerate(results)
                 ],
                 "usage": _results_usage(results, body.n),
             }
@@ -212,6 +204,8 @@ class OpenAIServing:
             return sse_data(payload)
 
         usage = _Usage(body.n)
+        # Where each choice's next token starts in its text, for completions' text_offset.
+        offsets = [len(echoes[i // body.n]) for i in range(len(jobs))]
         try:
             if body.echo:
                 for i in range(len(jobs)):
@@ -219,13 +213,45 @@ class OpenAIServing:
             async for index, output in stream_jobs(engine, jobs, request_id):
                 raise_if_failed(output)
                 usage.update(index, output)
-                if output.text or output.finished:
-                    yield chunk([_text_choice(index, output.text, output.finish_reason)])
+                entries = visible_logprobs(output) if body.logprobs is not None else ()
+                if output.text or output.finished or entries:
+                    choice = _text_choice(index, output.text, output.finish_reason)
+                    if entries:
+                        choice["logprobs"] = completion_logprobs(entries, engine.token_bytes, offsets[index])
+                    offsets[index] += len(output.text)
+                    yield chunk([choice])
             if body.include_usage:
                 yield chunk([], usage.as_dict())
         except Exception as exc:  # the status line is sent: report in the stream
             yield sse_data(openai_error_body(stream_error(exc)))
         yield DONE
+
+    @staticmethod
+    def _chat_choice(
+        index: int, result: ChoiceResult, engine: EngineClient, body: ChatCompletionRequest
+    ) -> dict[str, Any]:
+        logprobs = chat_logprobs(tuple(result.logprobs), engine.token_bytes) if body.logprobs else None
+        return {
+            "index": index,
+            "message": {"role": "assistant", "content": result.text},
+            "logprobs": logprobs,
+            "finish_reason": _finish_reason(result),
+        }
+
+    @staticmethod
+    def _completion_choice(
+        index: int, result: ChoiceResult, engine: EngineClient, body: CompletionRequest, echoes: list[str]
+    ) -> dict[str, Any]:
+        echo = echoes[index // body.n]
+        logprobs = None
+        if body.logprobs is not None:
+            logprobs = completion_logprobs(tuple(result.logprobs), engine.token_bytes, len(echo))
+        return {
+            "index": index,
+            "text": echo + result.text,
+            "logprobs": logprobs,
+            "finish_reason": _finish_reason(result),
+        }
 
     @staticmethod
     def _echoes(engine: EngineClient, prompt: object, prompts: list[list[int]]) -> list[str]:

@@ -228,6 +228,10 @@ class LlamaCppRunner:
             self._piece_cache[token] = piece
         return piece
 
+    def token_bytes(self, token: int) -> bytes:
+        """A token's raw bytes, control tokens included (for logprobs)."""
+        return self._piece(token, special=True)
+
     def token_text(self, token: int) -> str:
         """A token's text including control tokens, for templates and displays."""
         return self._piece(token, special=True).decode("utf-8", errors="replace")
@@ -347,3 +351,25 @@ class LlamaCppRunner:
         if self._model:
             lc.llama_model_free(self._model)
             self._model = None
+
+    def llguidance_tokenizer(self) -> Any:
+        """This vocabulary as an ``llguidance.LLTokenizer``, for structured outputs.
+
+        Every end-of-generation token (EOS, end-of-turn) is given to llguidance
+        as an EOS token, so a grammar allows them exactly when the output is
+        complete. Slow (about 2 s for a 262k vocabulary, one llama.cpp call per
+        token): build it once per model.
+        """
+        # Imported here, not with llama_cpp above: only a server that serves
+        # structured outputs needs llguidance loaded.
+        import warnings
+
+        from llguidance.llamacpp import lltokenizer_from_vocab
+
+        with warnings.catch_warnings():
+            # The helper calls llama_token_get_attr, which these bindings mark
+            # deprecated (warning once per token); the call itself still works.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return lltokenizer_from_vocab(
+                self._vocab, n_vocab=self.n_vocab, eos_token=sorted(self.end_of_generation_ids())
+            )
