@@ -68,5 +68,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(openai_router.router)
+    app.include_router(openai_router.tokenizer_router)
     app.include_router(status.router)
     return app

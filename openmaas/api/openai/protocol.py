@@ -182,3 +182,16 @@ class CompletionRequest(SamplingFields):
         if self.logprobs is not None and not 0 <= self.logprobs <= MAX_TOP_LOGPROBS:
             raise InvalidRequest(f"logprobs must be between 0 and {MAX_TOP_LOGPROBS}", param="logprobs")
         return self.sampling_params(self.max_tokens, logprobs=self.logprobs, choice_index=choice_index)
+
+
+class TokenizeRequest(OpenAIBaseModel):
+    """vLLM's /tokenize: the prompt's token ids as this server would compute them."""
+
+    model: str
+    prompt: str
+    add_special_tokens: bool = True
+
+
+class DetokenizeRequest(OpenAIBaseModel):
+    model: str
+    tokens: list[int]

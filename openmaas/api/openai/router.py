@@ -7,7 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from openmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest
+from openmaas.api.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    DetokenizeRequest,
+    TokenizeRequest,
+)
 from openmaas.api.openai.serving import OpenAIServing
 
 
@@ -19,6 +24,8 @@ def get_openai_serving(request: Request) -> OpenAIServing:
 OpenAIServingDep = Annotated[OpenAIServing, Depends(get_openai_serving)]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+# vLLM serves these beside /v1; clients that count tokens call them there.
+tokenizer_router = APIRouter(tags=["openai"])
 
 
 @router.post("/chat/completions", response_model=None)
@@ -43,3 +50,13 @@ async def list_models(serving: OpenAIServingDep) -> dict[str, Any]:
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, serving: OpenAIServingDep) -> dict[str, Any]:
     return serving.get_model(model_id)
+
+
+@tokenizer_router.post("/tokenize")
+async def tokenize(body: TokenizeRequest, serving: OpenAIServingDep) -> dict[str, Any]:
+    return serving.tokenize(body)
+
+
+@tokenizer_router.post("/detokenize")
+async def detokenize(body: DetokenizeRequest, serving: OpenAIServingDep) -> dict[str, Any]:
+    return serving.detokenize(body)

@@ -22,7 +22,12 @@ from openmaas.api.generation import (
     visible_logprobs,
 )
 from openmaas.api.openai.logprobs import chat_logprobs, completion_logprobs
-from openmaas.api.openai.protocol import ChatCompletionRequest, CompletionRequest
+from openmaas.api.openai.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    DetokenizeRequest,
+    TokenizeRequest,
+)
 from openmaas.api.sse import DONE, SSE_HEADERS, sse_data, stream_error, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
 from openmaas.errors import ContextLengthExceeded, InvalidRequest
@@ -82,6 +87,18 @@ class OpenAIServing:
             "owned_by": "openmaas",
             "max_model_len": served.engine.config.max_model_len,
         }
+
+    # Tokenizer ------------------------------------------------------------------
+    def tokenize(self, body: TokenizeRequest) -> dict[str, Any]:
+        engine = self._fleet.get(body.model).engine
+        tokens = engine.tokenize(body.prompt, add_special=body.add_special_tokens)
+        return {"tokens": tokens, "count": len(tokens), "max_model_len": engine.config.max_model_len}
+
+    def detokenize(self, body: DetokenizeRequest) -> dict[str, Any]:
+        engine = self._fleet.get(body.model).engine
+        if any(not 0 <= t < engine.model_info.n_vocab for t in body.tokens):
+            raise InvalidRequest(f"token ids must be in [0, {engine.model_info.n_vocab})", param="tokens")
+        return {"prompt": engine.decode_tokens(body.tokens)}
 
     # Chat -----------------------------------------------------------------------
     async def chat(self, body: ChatCompletionRequest, http: Request) -> JSONResponse | StreamingResponse:
