@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Protocol
 
 import numpy as np
 
+from openmaas.engine.beam import BeamSettings
+from openmaas.engine.beam_job import BeamJob
 from openmaas.engine.config import EngineConfig
 from openmaas.engine.detokenizer import IncrementalDetokenizer
 from openmaas.engine.kv_cache import NUM_PAD_SLOTS, KVCacheManager
@@ -29,9 +32,7 @@ class StructuredOutputsLike(Protocol):
 class EngineCore:
     """The hot loop's state. Not thread-safe: only the engine thread calls step()."""
 
-    def __init__(
-        self, config: EngineConfig, runner: LlamaCppRunner, *, check_invariants: bool = False
-    ) -> None:
+    def __init__(self, config: EngineConfig, runner: LlamaCppRunner, *, check_invariants: bool = False) -> None:
         self.config = config
         self.runner = runner
         self.kv_cache = KVCacheManager(
@@ -40,6 +41,8 @@ class EngineCore:
         self.scheduler = Scheduler(config, self.kv_cache)
         self._end_of_generation = runner.end_of_generation_ids()
         self._check_invariants = check_invariants
+        self._beams_waiting: deque[Request] = deque()
+        self._beam_jobs: list[BeamJob] = []
         # Set once structured output is wired to this model's tokenizer.
         self.structured_outputs: StructuredOutputsLike | None = None
         self._num_steps = 0
@@ -70,9 +73,7 @@ class EngineCore:
         constraint = None
         if params.structured is not None:
             if self.structured_outputs is None:
-                raise InvalidRequest(
-                    "structured output is not available for this model", param="response_format"
-                )
+                raise InvalidRequest("structured output is not available for this model", param="response_format")
             constraint = self.structured_outputs.constraint_for(params.structured)
         stop_ids = set(params.stop_token_ids)
         if not params.ignore_eos:
@@ -92,14 +93,25 @@ class EngineCore:
 
     def add_request(self, request: Request) -> None:
         self._num_prompt_tokens += request.num_prompt_tokens
-        self.scheduler.add(request)
+        if request.params.num_beams > 1:
+            self._beams_waiting.append(request)
+        else:
+            self.scheduler.add(request)
 
     def abort(self, request_id: str) -> EngineOutput | None:
         request = self.scheduler.find(request_id)
-        if request is None:
-            return None
-        self._finish(request, FinishReason.ABORT)
-        return self._output(request, "", ())
+        if request is not None:
+            self._finish(request, FinishReason.ABORT)
+            return self._output(request, "", ())
+        for job in self._beam_jobs:
+            if job.request.request_id == request_id:
+                return self._end_beam_job(job, FinishReason.ABORT)
+        for waiting in self._beams_waiting:
+            if waiting.request_id == request_id:
+                self._beams_waiting.remove(waiting)
+                waiting.finish_reason = FinishReason.ABORT
+                return self._output(waiting, "", ())
+        return None
 
     def fail_all(self, message: str) -> list[EngineOutput]:
         """Ends every request with an error (after a failed decode)."""
@@ -107,18 +119,24 @@ class EngineCore:
         for request in [*self.scheduler.decoding, *self.scheduler.prefilling, *self.scheduler.waiting]:
             self._finish(request, FinishReason.ERROR)
             outputs.append(self._output(request, "", (), error=message))
+        for job in list(self._beam_jobs):
+            outputs.append(self._end_beam_job(job, FinishReason.ERROR, error=message))
+        for request in self._beams_waiting:
+            request.finish_reason = FinishReason.ERROR
+            outputs.append(self._output(request, "", (), error=message))
+        self._beams_waiting.clear()
         return outputs
 
     def has_work(self) -> bool:
-        return self.scheduler.has_work()
+        return self.scheduler.has_work() or bool(self._beam_jobs or self._beams_waiting)
 
     # The step -------------------------------------------------------------------
     def step(self) -> list[EngineOutput]:
         plan = self.scheduler.schedule()
+        outputs = self._step_beam_jobs()
         if plan.is_empty:
-            return []
+            return outputs
         self._count_step(plan)
-        outputs: list[EngineOutput] = []
         if plan.decode:
             rows = [(r.slot_id or 0, r.token_ids[-1], r.num_computed_tokens) for r in plan.decode]
             pad_slots = self.kv_cache.pad_slots(NUM_PAD_SLOTS)
@@ -131,9 +149,7 @@ class EngineCore:
         for chunk in plan.prompts:
             request = chunk.request
             tokens = request.token_ids[chunk.start : chunk.start + chunk.num_tokens]
-            row = self.runner.run_prompt_chunk(
-                request.slot_id or 0, tokens, chunk.start, chunk.completes_prompt
-            )
+            row = self.runner.run_prompt_chunk(request.slot_id or 0, tokens, chunk.start, chunk.completes_prompt)
             request.num_computed_tokens += chunk.num_tokens
             if row is None:
                 continue
@@ -144,6 +160,47 @@ class EngineCore:
         if self._check_invariants:
             self.check_invariants()
         return outputs
+
+    # Beam search ---------------------------------------------------------------------
+    def _step_beam_jobs(self) -> list[EngineOutput]:
+        """Starts waiting beam searches that have slots, and advances every running one by a step."""
+        while self._beams_waiting:
+            request = self._beams_waiting[0]
+            settings = BeamSettings(
+                request.params.num_beams, request.params.length_penalty, request.params.early_stopping
+            )
+            slots = self.kv_cache.reserve_prompt_slots(request, 2 * settings.num_beams)
+            if slots is None:
+                break
+            self._beams_waiting.popleft()
+            self._beam_jobs.append(BeamJob(request, settings, slots, self.config.prefill_chunk_size))
+        outputs = []
+        for job in list(self._beam_jobs):
+            job.step(self.runner)
+            if job.search.finished:
+                outputs.append(self._end_beam_job(job, None))
+        return outputs
+
+    def _end_beam_job(self, job: BeamJob, reason: FinishReason | None, error: str | None = None) -> EngineOutput:
+        self._beam_jobs.remove(job)
+        self.kv_cache.release_prompt_slots(job.request)
+        request = job.request
+        tokens = job.result() if reason is None else []
+        detokenizer = request.detokenizer
+        text, stop = "", None
+        for token in tokens:
+            delta, stop = detokenizer.push(self.runner.token_piece(token))
+            text += delta
+            if stop is not None:
+                break
+        if stop is None:
+            text += detokenizer.finish()
+        if reason is None:
+            reason = FinishReason.STOP if stop is not None or len(tokens) < request.max_tokens else FinishReason.LENGTH
+        request.finish_reason = reason
+        request.token_ids.extend(tokens)
+        self._num_generated_tokens += len(tokens)
+        return self._output(request, text, tuple(tokens), error=error)
 
     @staticmethod
     def _pads_decode(decoding: list[Request]) -> bool:

@@ -88,9 +88,7 @@ class PrefixMatch:
 class KVCacheManager:
     """Hands out decode and prompt slots; keeps the prefix cache in idle prompt slots."""
 
-    def __init__(
-        self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, chunk_size: int = 64
-    ) -> None:
+    def __init__(self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, chunk_size: int = 64) -> None:
         if num_prompt_slots < 1:
             raise ValueError("at least one prompt slot is needed")
         self.max_num_seqs = max_num_seqs
@@ -113,7 +111,7 @@ class KVCacheManager:
     # Counts (prompt region) -----------------------------------------------------
     @property
     def num_prefilling(self) -> int:
-        return sum(1 for s in self._prompt_slots if s.owner is not None)
+        return sum(1 for s in self._prompt_slots if s.owner is not None and s.owner.params.num_beams == 1)
 
     @property
     def num_cached_slots(self) -> int:
@@ -152,9 +150,7 @@ class KVCacheManager:
                     candidates.append((request.slot_id, request.prompt_token_ids, None))
         for slot_id, held, idle in candidates:
             length = common_prefix_length(prompt, held) if held else 0
-            better = (
-                best is None or length > best.num_tokens or (length == best.num_tokens and idle is not None)
-            )
+            better = best is None or length > best.num_tokens or (length == best.num_tokens and idle is not None)
             if length > 0 and better:
                 best = PrefixMatch(slot_id, length, idle)
         return best
@@ -236,6 +232,29 @@ class KVCacheManager:
             self._memory.trim_sequence(len(self.decoding), 0)
         request.slot_id = None
 
+    def reserve_prompt_slots(self, request: Request, count: int) -> list[int] | None:
+        """Gives a beam-search request count prompt slots (evicting cached ones), or None if too few are idle."""
+        idle = [s for s in self._prompt_slots if s.owner is None]
+        if len(idle) < count:
+            return None
+        # Empty slots first, then the least recently used cache entries.
+        chosen = sorted(idle, key=lambda s: (bool(s.cached_token_ids), s.last_used))[:count]
+        for slot in chosen:
+            if slot.cached_token_ids:
+                self.num_evictions += 1
+            self._memory.trim_sequence(slot.slot_id, 0)
+            slot.cached_token_ids = []
+            slot.owner = request
+            slot.last_used = self._tick()
+        return sorted(s.slot_id for s in chosen)
+
+    def release_prompt_slots(self, request: Request) -> None:
+        """Frees every prompt slot a beam-search request holds (their KV is not kept)."""
+        for slot in self._prompt_slots:
+            if slot.owner is request:
+                slot.owner = None
+                self._memory.trim_sequence(slot.slot_id, 0)
+
     def check_invariants(self) -> None:
         """Raises if the slot bookkeeping is inconsistent."""
         for index, request in enumerate(self.decoding):
@@ -243,17 +262,17 @@ class KVCacheManager:
                 raise AssertionError(
                     f"decoding request {request.request_id} at {index} thinks it is at {request.slot_id}"
                 )
-        owners = [s.owner for s in self._prompt_slots if s.owner is not None]
+        owners = [s.owner for s in self._prompt_slots if s.owner is not None and s.owner.params.num_beams == 1]
         if len(owners) != len({id(o) for o in owners}):
             raise AssertionError("a request owns more than one prompt slot")
         for slot in self._prompt_slots:
-            if slot.owner is not None and slot.owner.slot_id != slot.slot_id:
+            if slot.owner is not None and slot.owner.params.num_beams == 1 and slot.owner.slot_id != slot.slot_id:
                 raise AssertionError(f"prompt slot {slot.slot_id} owner points at slot {slot.owner.slot_id}")
             if slot.owner is not None and slot.cached_token_ids:
                 raise AssertionError(f"owned prompt slot {slot.slot_id} also holds cached tokens")
         if any(r in self.decoding for r in owners):
             raise AssertionError("a request holds a decode and a prompt slot")
-        if len(self.decoding) + self.num_prefilling > self.max_num_seqs:
+        if len(self.decoding) + len(set(map(id, owners))) > self.max_num_seqs:
             raise AssertionError("more requests hold slots than max_num_seqs")
 
     def _owned_prompt_slot(self, request: Request) -> PromptSlot:

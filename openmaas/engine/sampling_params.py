@@ -58,6 +58,10 @@ class SamplingParams:
     # None: no logprobs; N >= 0: the sampled token's logprob and the N best alternatives.
     logprobs: int | None = None
     structured: StructuredSpec | None = None
+    # Beam search (num_beams > 1) replaces sampling; Hugging Face's semantics (engine/beam.py).
+    num_beams: int = 1
+    length_penalty: float = 1.0
+    early_stopping: bool | str = False
 
     def __post_init__(self) -> None:
         _check_range("temperature", self.temperature, 0.0, 2.0)
@@ -79,15 +83,19 @@ class SamplingParams:
             raise InvalidRequest(f"top_k must be >= 0 (0 disables it), got {self.top_k}", param="top_k")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise InvalidRequest(f"max_tokens must be at least 1, got {self.max_tokens}", param="max_tokens")
+        if not 1 <= self.num_beams <= 16:
+            raise InvalidRequest(f"num_beams must be between 1 and 16, got {self.num_beams}", param="num_beams")
+        if self.early_stopping not in (True, False, "never"):
+            raise InvalidRequest('early_stopping must be true, false or "never"', param="early_stopping")
+        if self.num_beams > 1 and (self.structured is not None or self.logprobs is not None):
+            raise InvalidRequest("beam search does not combine with response_format or logprobs", param="num_beams")
         if self.min_tokens < 0:
             raise InvalidRequest(f"min_tokens must be >= 0, got {self.min_tokens}", param="min_tokens")
         if any(not s for s in self.stop):
             raise InvalidRequest("stop strings must not be empty", param="stop")
         for token_id, bias in self.logit_bias.items():
             if not (-100.0 <= bias <= 100.0):
-                raise InvalidRequest(
-                    f"logit_bias for token {token_id} must be in [-100, 100]", param="logit_bias"
-                )
+                raise InvalidRequest(f"logit_bias for token {token_id} must be in [-100, 100]", param="logit_bias")
 
     @property
     def is_greedy(self) -> bool:
