@@ -63,9 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.openai_serving = OpenAIServing(fleet)
     renderers = ErrorRenderers()
     install_error_handlers(app, renderers)
-    app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_request_bytes, render=partial(error_response, renderers)
-    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, render=partial(error_response, renderers))
     app.include_router(health.router)
     app.include_router(openai_router.router)
     app.include_router(openai_router.tokenizer_router)

@@ -22,9 +22,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, description="Port the HTTP server listens on.")
     model: str | None = Field(None, description="GGUF file to serve; unset serves the bundled Gemma 3 270M.")
-    model_id: str | None = Field(
-        None, description="Id clients use for the model; defaults from the file name."
-    )
+    model_id: str | None = Field(None, description="Id clients use for the model; defaults from the file name.")
     max_num_seqs: int = Field(32, description="Requests decoded together in one engine step.")
     max_num_batched_tokens: int = Field(512, description="Token budget of one engine step.")
     max_model_len: int = Field(2048, description="Context of one request (prompt + output), in tokens.")

@@ -22,9 +22,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(
-    home: Path, env: dict[str, str] | None = None, startup_timeout: float = 120.0
-) -> Iterator[str]:
+def live_server(home: Path, env: dict[str, str] | None = None, startup_timeout: float = 120.0) -> Iterator[str]:
     """Runs the server until the block ends; yields its base URL."""
     port = free_port()
     full_env = {
@@ -49,9 +47,7 @@ def live_server(
         deadline = time.monotonic() + startup_timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}"
-                )
+                raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{base_url}/health", timeout=1.0).status_code == 200:
                     break

@@ -108,6 +108,4 @@ def install_error_handlers(app: FastAPI, renderers: ErrorRenderers) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s", request.url.path)
-        return error_response(
-            renderers, request.url.path, OpenmaasError("internal error; see the server log")
-        )
+        return error_response(renderers, request.url.path, OpenmaasError("internal error; see the server log"))

@@ -18,9 +18,7 @@ class BodySizeLimit:
     the 413 can still be answered before any route runs.
     """
 
-    def __init__(
-        self, app: ASGIApp, max_bytes: int, render: Callable[[str, OpenmaasError], Response]
-    ) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, render: Callable[[str, OpenmaasError], Response]) -> None:
         self._app = app
         self._max_bytes = max_bytes
         self._render = render

@@ -69,9 +69,7 @@ class ChatTemplate:
     """A compiled chat template and the special tokens it refers to."""
 
     def __init__(self, source: str, *, bos_token: str, eos_token: str, origin: str) -> None:
-        env = ImmutableSandboxedEnvironment(
-            trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined
-        )
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
         env.globals["raise_exception"] = _raise_exception
         env.globals["strftime_now"] = _strftime_now
         self.origin = origin
@@ -90,9 +88,7 @@ class ChatTemplate:
         except InvalidRequest:
             raise
         except jinja2.TemplateError as exc:
-            raise InvalidRequest(
-                f"the chat template could not render these messages: {exc}", param="messages"
-            ) from exc
+            raise InvalidRequest(f"the chat template could not render these messages: {exc}", param="messages") from exc
 
 
 def select_chat_template(

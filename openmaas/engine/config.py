@@ -48,13 +48,9 @@ class EngineConfig:
         if self.num_cache_slots < 1:
             raise InvalidRequest("num_cache_slots must be >= 1", param="num_cache_slots")
         if self.num_seq_slots > LLAMA_MAX_SEQ:
-            raise InvalidRequest(
-                f"max_num_seqs + num_cache_slots + 7 must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs"
-            )
+            raise InvalidRequest(f"max_num_seqs + num_cache_slots + 7 must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs")
         if self.prefill_chunk_size < 4 or self.prefill_chunk_size % 4:
-            raise InvalidRequest(
-                "prefill_chunk_size must be a positive multiple of 4", param="prefill_chunk_size"
-            )
+            raise InvalidRequest("prefill_chunk_size must be a positive multiple of 4", param="prefill_chunk_size")
         if self.max_num_batched_tokens < self.max_num_seqs + self.prefill_chunk_size:
             raise InvalidRequest(
                 "max_num_batched_tokens must be >= max_num_seqs + prefill_chunk_size "

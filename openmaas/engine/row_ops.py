@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_by_threshold(
-    weights: np.ndarray, *, count: int | None = None, mass: float | None = None
-) -> np.ndarray:
+def top_by_threshold(weights: np.ndarray, *, count: int | None = None, mass: float | None = None) -> np.ndarray:
     """Token ids with the largest weights (the best is 1), best first, until count or mass is reached.
 
     A threshold below the best weight drops by a factor e^4, e^8, e^16, ...

@@ -55,9 +55,7 @@ def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
     if params.repetition_penalty != 1.0:
         seen = np.unique(np.asarray(request.token_ids, dtype=np.int64))
         values = row[seen]
-        row[seen] = np.where(
-            values > 0, values / params.repetition_penalty, values * params.repetition_penalty
-        )
+        row[seen] = np.where(values > 0, values / params.repetition_penalty, values * params.repetition_penalty)
     if (params.frequency_penalty or params.presence_penalty) and request.num_output_tokens:
         ids, counts = np.unique(np.asarray(request.output_token_ids, dtype=np.int64), return_counts=True)
         row[ids] -= counts * params.frequency_penalty + params.presence_penalty
@@ -81,9 +79,7 @@ def sample_batch(batch: list[tuple[Request, np.ndarray]]) -> list[Sampled]:
     if stochastic:
         # Weights with the best token at 1: three in-place passes over the batch's matrix.
         weights = np.stack([adjusted[i] for i in stochastic])
-        inverse_temperatures = np.array(
-            [1.0 / batch[i][0].params.temperature for i in stochastic], dtype=np.float32
-        )
+        inverse_temperatures = np.array([1.0 / batch[i][0].params.temperature for i in stochastic], dtype=np.float32)
         weights -= weights.max(axis=1, keepdims=True)
         weights *= inverse_temperatures[:, None]
         np.exp(weights, out=weights)

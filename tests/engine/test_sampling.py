@@ -28,10 +28,7 @@ def _mixed(i: int) -> SamplingParams:
 
 
 def test_thirty_two_seeded_requests_with_mixed_parameters_match_their_solo_runs(engine: EngineClient) -> None:
-    prompts = [
-        f"Request {i} begins a story about a {['ship', 'tree', 'cloud', 'song'][i % 4]} that"
-        for i in range(32)
-    ]
+    prompts = [f"Request {i} begins a story about a {['ship', 'tree', 'cloud', 'song'][i % 4]} that" for i in range(32)]
     alone = [asyncio.run(generate(engine, p, _mixed(i))).token_ids for i, p in enumerate(prompts)]
     before = engine.stats()
 
@@ -47,16 +44,12 @@ LOGPROB_PROMPTS = ["def fibonacci(n):\n", "Water boils at a temperature of about
 
 
 def test_greedy_logprobs_match_llama_cpp_high_level(engine: EngineClient, model_path: Path) -> None:
-    llm = Llama(
-        model_path=str(model_path), n_ctx=512, n_batch=512, flash_attn=True, logits_all=True, verbose=False
-    )
+    llm = Llama(model_path=str(model_path), n_ctx=512, n_batch=512, flash_attn=True, logits_all=True, verbose=False)
     try:
         for prompt in LOGPROB_PROMPTS:
             llm.reset()
             expected = llm.create_completion(prompt, max_tokens=6, temperature=0.0, logprobs=5)["choices"][0]
-            ours = asyncio.run(
-                generate(engine, prompt, SamplingParams(temperature=0.0, max_tokens=6, logprobs=5))
-            )
+            ours = asyncio.run(generate(engine, prompt, SamplingParams(temperature=0.0, max_tokens=6, logprobs=5)))
             entries = [o.logprobs[0] for o in ours.outputs if o.logprobs]
             reference = expected["logprobs"]
             assert len(entries) >= 1

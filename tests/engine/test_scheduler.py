@@ -389,9 +389,7 @@ def test_finish_while_prefilling_or_waiting() -> None:
 def test_many_requests_drain_and_return_every_slot() -> None:
     h = Harness(max_num_seqs=3, max_num_batched_tokens=8, prefill_chunk_size=4, num_cache_slots=2)
     system = tokens(1000, 10)
-    requests = [
-        h.add(f"r{i}", (system if i % 2 else []) + tokens(2000 + 100 * i, 3 + 2 * i)) for i in range(7)
-    ]
+    requests = [h.add(f"r{i}", (system if i % 2 else []) + tokens(2000 + 100 * i, 3 + 2 * i)) for i in range(7)]
     outputs = {r.request_id: 0 for r in requests}
     for _ in range(200):
         if not h.scheduler.has_work():
@@ -433,9 +431,7 @@ def test_invalid_budgets_are_rejected(config: dict[str, int], param: str) -> Non
 
 
 def test_smallest_valid_budget_is_accepted() -> None:
-    config = EngineConfig(
-        model_path="unused.gguf", max_num_seqs=4, prefill_chunk_size=8, max_num_batched_tokens=12
-    )
+    config = EngineConfig(model_path="unused.gguf", max_num_seqs=4, prefill_chunk_size=8, max_num_batched_tokens=12)
     assert config.max_num_batched_tokens == 12
 
 
@@ -467,9 +463,7 @@ def test_bookkeeping_matches_what_the_slots_really_hold(seed: int) -> None:
         min_defer_prefix=int(rng.integers(1, 10)),
     )
     memory = ShadowMemory(config.num_seq_slots)
-    kv = KVCacheManager(
-        config.max_num_seqs, config.num_cache_slots, memory, chunk_size=config.prefill_chunk_size
-    )
+    kv = KVCacheManager(config.max_num_seqs, config.num_cache_slots, memory, chunk_size=config.prefill_chunk_size)
     scheduler = Scheduler(config, kv)
     systems = [[int(t) for t in rng.integers(0, 4, int(rng.integers(4, 20)))] for _ in range(2)]
     requests: list[Request] = []

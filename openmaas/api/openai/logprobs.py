@@ -25,9 +25,7 @@ def chat_logprobs(entries: tuple[TokenLogprob, ...], token_bytes: TokenBytes) ->
     return {"content": content, "refusal": None}
 
 
-def completion_logprobs(
-    entries: tuple[TokenLogprob, ...], token_bytes: TokenBytes, text_offset: int
-) -> dict[str, Any]:
+def completion_logprobs(entries: tuple[TokenLogprob, ...], token_bytes: TokenBytes, text_offset: int) -> dict[str, Any]:
     """choices[].logprobs of a text completion (or of one chunk), offsets counted from text_offset."""
     tokens, token_logprobs, tops, offsets = [], [], [], []
     for entry in entries:

@@ -48,9 +48,7 @@ class ChatMessage(OpenAIBaseModel):
         parts = []
         for part in self.content:
             if part.type != "text" or part.text is None:
-                raise InvalidRequest(
-                    f"content parts of type '{part.type}' are not supported", param="messages"
-                )
+                raise InvalidRequest(f"content parts of type '{part.type}' are not supported", param="messages")
             parts.append(part.text)
         return "".join(parts)
 
@@ -71,9 +69,7 @@ class ResponseFormat(OpenAIBaseModel):
         if self.type == "json_object":
             return StructuredSpec("json_object")
         if self.json_schema is None or self.json_schema.schema_ is None:
-            raise InvalidRequest(
-                "response_format json_schema needs json_schema.schema", param="response_format"
-            )
+            raise InvalidRequest("response_format json_schema needs json_schema.schema", param="response_format")
         return StructuredSpec("json_schema", self.json_schema.schema_)
 
 
@@ -115,9 +111,7 @@ class SamplingFields(OpenAIBaseModel):
             try:
                 logit_bias[int(key)] = float(value)
             except ValueError:
-                raise InvalidRequest(
-                    f"logit_bias keys must be token ids, got '{key}'", param="logit_bias"
-                ) from None
+                raise InvalidRequest(f"logit_bias keys must be token ids, got '{key}'", param="logit_bias") from None
         # Each of n choices draws from its own generator, else all would be equal.
         seed = None if self.seed is None else self.seed + choice_index
         return SamplingParams(
@@ -154,10 +148,7 @@ class ChatCompletionRequest(SamplingFields):
     top_logprobs: int | None = None
 
     def message_dicts(self) -> list[dict[str, Any]]:
-        return [
-            {"role": m.role if m.role != "developer" else "system", "content": m.text()}
-            for m in self.messages
-        ]
+        return [{"role": m.role if m.role != "developer" else "system", "content": m.text()} for m in self.messages]
 
     def to_sampling_params(self, choice_index: int = 0) -> SamplingParams:
         if self.top_logprobs is not None and not self.logprobs:

@@ -191,9 +191,7 @@ class OpenAIServing:
                 "created": created,
                 "model": body.model,
                 "system_fingerprint": SYSTEM_FINGERPRINT,
-                "choices": [
-                    self._completion_choice(i, r, engine, body, echoes) for i, r in enumerate(results)
-                ],
+                "choices": [self._completion_choice(i, r, engine, body, echoes) for i, r in enumerate(results)],
                 "usage": _results_usage(results, body.n),
             }
         )

@@ -49,9 +49,7 @@ def _route_llama_log(level: int, text: bytes | None, user_data: Any) -> None:
 
 
 # Kept at module level: llama.cpp holds the pointer for the life of the process.
-_LLAMA_LOG_CALLBACK: Any = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)(
-    _route_llama_log
-)
+_LLAMA_LOG_CALLBACK: Any = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)(_route_llama_log)
 
 
 def _init_backend() -> None:
@@ -306,9 +304,7 @@ class LlamaCppRunner:
                 self.trim_sequence(slot, 0)
         return logits[: len(rows)]
 
-    def run_prompt_chunk(
-        self, slot: int, tokens: list[int], start: int, wants_logits: bool
-    ) -> np.ndarray | None:
+    def run_prompt_chunk(self, slot: int, tokens: list[int], start: int, wants_logits: bool) -> np.ndarray | None:
         """Computes prompt tokens at positions start.. of slot; the last one's logits if asked.
 
         The chunk is padded to a multiple of ROW_MULTIPLE with dummy tokens
