@@ -26,6 +26,7 @@ from openmaas.engine.messages import EngineOutput, EngineStats
 from openmaas.engine.request import Request
 from openmaas.engine.runners.llama_cpp import LlamaCppRunner, ModelInfo
 from openmaas.engine.sampling_params import SamplingParams
+from openmaas.engine.structured import StructuredOutputs
 from openmaas.errors import EngineDead
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,9 @@ class EngineClient:
         self._fatal: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="openmaas-engine", daemon=True)
         self._thread.start()
+        # The grammar engine's view of the vocabulary takes ~2 s to build: off the startup path.
+        self._structured_ready = threading.Thread(target=self._build_structured, name="openmaas-grammar", daemon=True)
+        self._structured_ready.start()
 
     # Model facts and text ---------------------------------------------------------
     @property
@@ -96,6 +100,16 @@ class EngineClient:
     def decode_tokens(self, token_ids: list[int]) -> str:
         return b"".join(self._runner.token_piece(t) for t in token_ids).decode("utf-8", errors="replace")
 
+    def _build_structured(self) -> None:
+        try:
+            self._core.structured_outputs = StructuredOutputs(self._runner.llguidance_tokenizer())
+        except Exception:
+            logger.exception("structured output is unavailable for this model")
+
+    def _wait_for_structured(self, params: SamplingParams) -> None:
+        if params.structured is not None and self._core.structured_outputs is None:
+            self._structured_ready.join()
+
     # Generation -------------------------------------------------------------------
     async def generate(
         self, prompt_token_ids: list[int], params: SamplingParams, request_id: str | None = None
@@ -103,6 +117,7 @@ class EngineClient:
         """Streams a request's outputs; closing the iterator early aborts the request."""
         self._check_alive()
         request_id = request_id or f"req-{uuid.uuid4().hex}-{next(self._ids)}"
+        self._wait_for_structured(params)
         request = self._core.make_request(request_id, prompt_token_ids, params)
         outputs: asyncio.Queue[EngineOutput] = asyncio.Queue()
         self._queues[request_id] = (asyncio.get_running_loop(), outputs)
@@ -120,6 +135,7 @@ class EngineClient:
 
     def validate(self, prompt_token_ids: list[int], params: SamplingParams) -> None:
         """Raises the error generate() would raise for this prompt, without starting it."""
+        self._wait_for_structured(params)
         self._core.make_request("validation", prompt_token_ids, params)
 
     def abort(self, request_id: str) -> None:
@@ -150,6 +166,7 @@ class EngineClient:
         if self._thread.is_alive():
             self._inbox.put(_Stop())
             self._thread.join()
+        self._structured_ready.join()  # it reads the vocabulary
         self._runner.close()
 
     def _check_alive(self) -> None:

@@ -17,10 +17,10 @@ from openmaas.engine.sampling_params import SamplingParams
 class TokenConstraint(Protocol):
     """Structured output's view of a request: which tokens may come next."""
 
-    def allowed_mask(self) -> np.ndarray:
-        """A boolean mask over the vocabulary of the tokens allowed next."""
+    def fill_mask(self, out: np.ndarray | None = None) -> np.ndarray:
+        """The tokens allowed next, as a bitmask of int32 words (llguidance's layout)."""
 
-    def accept(self, token_id: int) -> None: ...
+    def accept(self, token_id: int) -> bool: ...
 
     def is_finished(self) -> bool:
         """The output is complete: the request must stop."""

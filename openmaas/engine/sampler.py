@@ -27,6 +27,7 @@ import numpy as np
 from openmaas.engine.logprobs import TokenLogprob, token_logprob
 from openmaas.engine.request import Request
 from openmaas.engine.row_ops import top_by_threshold
+from openmaas.engine.structured import mask_logits
 
 # Inverse-CDF draws find the block first, then the token inside it, so no
 # step takes a cumulative sum over the whole vocabulary.
@@ -62,7 +63,7 @@ def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
     if needs_ban:
         row[list(request.stop_token_ids)] = -np.inf
     if constraint is not None:
-        row[~constraint.allowed_mask()] = -np.inf
+        row = mask_logits(row, constraint.fill_mask())
     return row
 
 

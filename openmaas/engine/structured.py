@@ -47,19 +47,22 @@ DEFAULT_GRAMMAR_CACHE_SIZE = 64
 # "Any JSON object" is the schema {"type": "object"} (llguidance's own advice).
 _JSON_OBJECT_SCHEMA: dict[str, Any] = {"type": "object"}
 
-# Applied over whatever the schema's own "x-guidance" says, so a client cannot
-# switch them off. No free whitespace: with it, small models are known to
-# emit newlines or spaces until max_tokens instead of closing the object, and
-# the output is never valid. The fixed separators give json.dumps' layout,
-# the form models have seen most. Not lenient: a keyword llguidance does not
-# implement (uniqueItems, not, ...) is refused instead of silently ignored,
-# since the output could then break the schema.
+# llguidance reads its compile options from a top-level "x-guidance" key of
+# the schema; a client's copy of that key is dropped, so only these apply.
+# No free whitespace: with it, small models are known to emit newlines or
+# spaces until max_tokens instead of closing the object, and the output is
+# never valid. The fixed separators give json.dumps' layout, the form models
+# have seen most. Not lenient: a keyword llguidance does not implement
+# (uniqueItems, not, ...) is refused instead of silently ignored, since the
+# output could then break the schema.
 _JSON_OPTIONS: JsonCompileOptions = {
     "whitespace_flexible": False,
     "item_separator": ", ",
     "key_separator": ": ",
     "lenient": False,
 }
+
+_GUIDANCE_KEY = "x-guidance"
 
 _NEG_INF = np.float32(-np.inf)
 
@@ -155,9 +158,7 @@ class StructuredOutputs:
     cache is guarded by a lock.
     """
 
-    def __init__(
-        self, tokenizer: llguidance.LLTokenizer, *, cache_size: int = DEFAULT_GRAMMAR_CACHE_SIZE
-    ) -> None:
+    def __init__(self, tokenizer: llguidance.LLTokenizer, *, cache_size: int = DEFAULT_GRAMMAR_CACHE_SIZE) -> None:
         self._tokenizer = tokenizer
         self.vocab_size = int(tokenizer.vocab_size)
         self.eos_token_ids: frozenset[int] = frozenset(int(t) for t in tokenizer.eos_tokens)
@@ -171,6 +172,9 @@ class StructuredOutputs:
         schema = _JSON_OBJECT_SCHEMA if spec.kind == "json_object" else spec.schema
         if not isinstance(schema, dict):
             raise InvalidRequest("json_schema needs a schema object", param="response_format")
+        if _GUIDANCE_KEY in schema:
+            # It could turn on lenient mode or free whitespace and so void the guarantees.
+            schema = {k: v for k, v in schema.items() if k != _GUIDANCE_KEY}
         try:
             # Not sort_keys: the order of "properties" is the order of the output.
             key = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -200,9 +204,7 @@ class StructuredOutputs:
         # errors are read back below.
         matcher = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0)
         if matcher.is_error():
-            raise InvalidRequest(
-                f"unsupported or invalid JSON schema: {matcher.get_error()}", param="response_format"
-            )
+            raise InvalidRequest(f"unsupported or invalid JSON schema: {matcher.get_error()}", param="response_format")
         return matcher
 
     @property

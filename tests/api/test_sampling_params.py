@@ -214,3 +214,57 @@ def test_tokenize_and_detokenize_round_trip(http: httpx.Client) -> None:
     tokens = http.post("/tokenize", json={"model": MODEL, "prompt": "Hello world"}).json()["tokens"]
     assert tokens[0] == 2  # BOS
     assert http.post("/detokenize", json={"model": MODEL, "tokens": tokens}).json()["prompt"] == "Hello world"
+
+
+def test_json_object_mode_always_parses(client: OpenAI) -> None:
+    import json
+
+    for seed in range(3):
+        response = client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "Describe a cat as JSON."}],
+            response_format={"type": "json_object"},
+            temperature=1.0,
+            seed=seed,
+            max_tokens=200,
+        )
+        assert isinstance(json.loads(response.choices[0].message.content or ""), dict)
+        assert response.choices[0].finish_reason == "stop"
+
+
+def test_json_schema_mode_gives_an_instance(client: OpenAI) -> None:
+    import json
+
+    import jsonschema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 20},
+            "age": {"type": "integer", "minimum": 0, "maximum": 120},
+            "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]}, "maxItems": 3},
+        },
+        "required": ["name", "age", "tags"],
+        "additionalProperties": False,
+    }
+    stream = client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "A person, as JSON."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}},
+        temperature=0.8,
+        seed=4,
+        max_tokens=200,
+        stream=True,
+    )
+    content = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    jsonschema.validate(json.loads(content), schema)
+
+
+def test_invalid_schema_is_a_400(http: httpx.Client) -> None:
+    body = {
+        "model": MODEL,
+        "prompt": "x",
+        "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "no-such-type"}}},
+    }
+    response = http.post("/v1/completions", json=body)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "response_format"
