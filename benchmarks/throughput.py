@@ -238,9 +238,7 @@ def running_server(home: Path, port: int) -> Iterator[str]:
             server.wait()
 
 
-async def stream_openmaas(
-    client: httpx.AsyncClient, prompt: str, max_tokens: int, arrival: float
-) -> RequestTiming:
+async def stream_openmaas(client: httpx.AsyncClient, prompt: str, max_tokens: int, arrival: float) -> RequestTiming:
     body = {
         "model": MODEL_ID,
         "prompt": prompt,
@@ -328,9 +326,7 @@ def end_of_generation_ids(llm: llama_cpp.Llama) -> list[int]:
 def serve_baseline(
     llm: llama_cpp.Llama, prompt: str, max_tokens: int, logit_bias: dict[int, float], arrival: float
 ) -> RequestTiming:
-    stream = llm.create_completion(
-        prompt, max_tokens=max_tokens, temperature=0, stream=True, logit_bias=logit_bias
-    )
+    stream = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0, stream=True, logit_bias=logit_bias)
     chunk_times: list[float] = []
     finish_reason: str | None = None
     for chunk in cast(Iterator[dict[str, Any]], stream):

@@ -5,7 +5,8 @@ Order, the same for every request:
 1. logit adjustments: ``logit_bias``; the repetition penalty (multiplicative,
    over prompt and output); frequency and presence penalties (additive, over
    the output); the ban on stop tokens before ``min_tokens``; the grammar mask
-   of structured output;
+   of structured output (applied first in code: it only ever sets -inf, which
+   the other adjustments leave at -inf, so the result is the same);
 2. greedy requests (temperature 0, or top_k 1) take the argmax;
 3. the others: temperature, then the truncations ``top_k``, ``top_p``,
    ``typical_p``, ``min_p``, ``top_a`` (each over what the previous ones
@@ -20,6 +21,8 @@ the candidates above a threshold that widens until enough mass is inside).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +35,16 @@ from openmaas.engine.structured import mask_logits
 # Inverse-CDF draws find the block first, then the token inside it, so no
 # step takes a cumulative sum over the whole vocabulary.
 DRAW_BLOCK = 512
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="openmaas-sampler")
+    return _POOL
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +60,8 @@ def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
     constraint = request.constraint
     if not (params.logit_bias or params.has_penalties or needs_ban or constraint is not None):
         return row
-    row = row.copy()
+    # The grammar mask, applied first because it yields the one copy everything else then edits in place.
+    row = row.copy() if constraint is None else mask_logits(row, constraint.fill_mask())
     if params.logit_bias:
         ids = np.fromiter(params.logit_bias.keys(), dtype=np.int64)
         bias = np.fromiter(params.logit_bias.values(), dtype=np.float32)
@@ -62,8 +76,6 @@ def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
         row[ids] -= counts * params.frequency_penalty + params.presence_penalty
     if needs_ban:
         row[list(request.stop_token_ids)] = -np.inf
-    if constraint is not None:
-        row = mask_logits(row, constraint.fill_mask())
     return row
 
 
@@ -77,17 +89,26 @@ def sample_batch(batch: list[tuple[Request, np.ndarray]]) -> list[Sampled]:
             results[index] = _with_logprob(request, batch[index][1], int(np.argmax(adjusted[index])))
         else:
             stochastic.append(index)
-    if stochastic:
-        # Weights with the best token at 1: three in-place passes over the batch's matrix.
-        weights = np.stack([adjusted[i] for i in stochastic])
-        inverse_temperatures = np.array([1.0 / batch[i][0].params.temperature for i in stochastic], dtype=np.float32)
-        weights -= weights.max(axis=1, keepdims=True)
-        weights *= inverse_temperatures[:, None]
+
+    def sample_row(index: int) -> None:
+        request, raw = batch[index]
+        weights = adjusted[index]
+        if weights is raw and request.params.logprobs is not None:
+            weights = raw.copy()  # logprobs are read from the raw row after the draw
+        # In place (the row is a copy, or llama.cpp's buffer that the next decode overwrites):
+        # weights with the best token at 1.
+        weights -= weights.max()
+        if request.params.temperature != 1.0:
+            weights *= np.float32(1.0 / request.params.temperature)
         np.exp(weights, out=weights)
-        for position, index in enumerate(stochastic):
-            request = batch[index][0]
-            token = _draw(weights[position], request)
-            results[index] = _with_logprob(request, batch[index][1], token)
+        results[index] = _with_logprob(request, raw, _draw(weights, request))
+
+    if len(stochastic) > 1:
+        # numpy releases the GIL on whole-row passes, and llama.cpp is idle between decodes:
+        # the rows are independent (each has its own generator), so they run on every core.
+        list(_pool().map(sample_row, stochastic))
+    elif stochastic:
+        sample_row(stochastic[0])
     return [r for r in results if r is not None]
 
 
@@ -135,14 +156,44 @@ def _draw_whole_vocabulary(weights: np.ndarray, u: float) -> int:
 
 
 def _nucleus(weights: np.ndarray, candidates: np.ndarray | None, top_p: float) -> np.ndarray:
-    """The best tokens whose probability first reaches top_p (at least one)."""
-    if candidates is None:
-        target = top_p * float(weights.sum(dtype=np.float64))
-        candidates = top_by_threshold(weights, mass=target)
-    else:
+    """The best tokens whose probability first reaches top_p (at least one).
+
+    Over the whole vocabulary no sort is needed: a threshold widens until the
+    tokens above it hold top_p of the mass, then the band between the last two
+    thresholds is split at geometric midpoints (keeping the upper half whole
+    while it is not enough) until it is small enough to sort for the exact cut.
+    The result is in no particular order; draws use it as given.
+    """
+    if candidates is not None:
         target = top_p * float(weights[candidates].sum(dtype=np.float64))
-    cumulative = np.cumsum(weights[candidates], dtype=np.float64)
-    return candidates[: int(np.searchsorted(cumulative, target)) + 1]
+        cumulative = np.cumsum(weights[candidates], dtype=np.float64)
+        return candidates[: int(np.searchsorted(cumulative, target)) + 1]
+    target = top_p * float(weights.sum(dtype=np.float64))
+    kept: list[np.ndarray] = []
+    kept_mass = 0.0
+    upper, width = 1.0, 2.0
+    band = np.flatnonzero(weights >= np.exp(-width))
+    while float(weights[band].sum(dtype=np.float64)) + kept_mass < target and width < 200:
+        kept.append(band)
+        kept_mass += float(weights[band].sum(dtype=np.float64))
+        upper, width = float(np.exp(-width)), width * 2
+        band = np.flatnonzero((weights >= np.exp(-width)) & (weights < upper))
+    lower = float(np.exp(-width)) if width < 200 else 0.0
+    while band.size > 256 and upper > lower > 0.0:
+        middle = float(np.sqrt(upper * lower))
+        band_weights = weights[band]
+        top = band[band_weights >= middle]
+        top_mass = float(weights[top].sum(dtype=np.float64))
+        if kept_mass + top_mass < target:
+            kept.append(top)
+            kept_mass += top_mass
+            band, upper = band[band_weights < middle], middle
+        else:
+            band, lower = top, middle
+    band = band[np.argsort(-weights[band], kind="stable")]
+    cumulative = kept_mass + np.cumsum(weights[band], dtype=np.float64)
+    cut = min(int(np.searchsorted(cumulative, target)) + 1, band.size)
+    return np.concatenate([*kept, band[:cut]])
 
 
 def _typical(weights: np.ndarray, candidates: np.ndarray | None, typical_p: float) -> np.ndarray:
