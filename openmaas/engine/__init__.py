@@ -2,12 +2,13 @@
 
 The public names below are all that the layers above may use. The engine
 imports none of those layers: only the standard library, numpy, jinja2 (chat
-templates), ``openmaas.errors``, and llama_cpp in ``runners/llama_cpp.py``.
+templates), llguidance (structured output), ``openmaas.errors``, and llama_cpp
+in ``runners/llama_cpp.py``.
 """
 
 from openmaas.engine.client import EngineClient
 from openmaas.engine.config import EngineConfig
-from openmaas.engine.logprobs import TokenLogprob
+from openmaas.engine.logprobs import MAX_TOP_LOGPROBS, TokenLogprob
 from openmaas.engine.messages import EngineOutput, EngineStats, FinishReason
 from openmaas.engine.sampling_params import SamplingParams, StructuredSpec
 
@@ -17,6 +18,7 @@ __all__ = [
     "EngineOutput",
     "EngineStats",
     "FinishReason",
+    "MAX_TOP_LOGPROBS",
     "SamplingParams",
     "StructuredSpec",
     "TokenLogprob",

@@ -70,6 +70,16 @@ class EngineCore:
                 param="prompt",
             )
         max_tokens = room if params.max_tokens is None else min(params.max_tokens, room)
+        if any(not 0 <= t < n_vocab for t in params.stop_token_ids):
+            raise InvalidRequest(f"stop_token_ids must be in [0, {n_vocab})", param="stop_token_ids")
+        if any(not 0 <= t < n_vocab for t in params.logit_bias):
+            raise InvalidRequest(f"logit_bias keys must be token ids in [0, {n_vocab})", param="logit_bias")
+        if 2 * params.num_beams > self.config.num_cache_slots:
+            raise InvalidRequest(
+                f"num_beams can be at most {self.config.num_cache_slots // 2} on this server "
+                "(a beam search holds 2 * num_beams cache slots)",
+                param="num_beams",
+            )
         constraint = None
         if params.structured is not None:
             if self.structured_outputs is None:

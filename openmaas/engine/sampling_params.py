@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,8 @@ class SamplingParams:
             raise InvalidRequest(f"max_tokens must be at least 1, got {self.max_tokens}", param="max_tokens")
         if not 1 <= self.num_beams <= 16:
             raise InvalidRequest(f"num_beams must be between 1 and 16, got {self.num_beams}", param="num_beams")
+        if not math.isfinite(self.length_penalty):
+            raise InvalidRequest("length_penalty must be a finite number", param="length_penalty")
         if self.early_stopping not in (True, False, "never"):
             raise InvalidRequest('early_stopping must be true, false or "never"', param="early_stopping")
         if self.num_beams > 1 and (self.structured is not None or self.logprobs is not None):

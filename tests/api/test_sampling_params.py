@@ -201,6 +201,8 @@ def test_completion_logprobs_shape(client: OpenAI) -> None:
         ("logit_bias", {"1": 101}),
         ("logprobs", 21),
         ("stop_token_ids", ["x"]),
+        ("stop_token_ids", [10**9]),
+        ("logit_bias", {"999999999": 1}),
         ("response_format", {"type": "yaml"}),
     ],
 )

@@ -75,6 +75,12 @@ def test_beam_search_matches_the_reference(engine: EngineClient, model_path: Pat
     assert result.last.finish_reason is expected_reason
 
 
+def test_more_beams_than_the_cache_slots_allow_are_refused(engine: EngineClient) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        engine.validate(engine.tokenize("Hi"), SamplingParams(num_beams=9, temperature=0.0))
+    assert error.value.param == "num_beams"
+
+
 def test_beam_search_parameters_are_validated() -> None:
     with pytest.raises(InvalidRequest):
         SamplingParams(num_beams=0)

@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from openmaas.engine import SamplingParams, StructuredSpec
-from openmaas.engine.logprobs import MAX_TOP_LOGPROBS
+from openmaas.engine import MAX_TOP_LOGPROBS, SamplingParams, StructuredSpec
 from openmaas.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)

@@ -356,8 +356,7 @@ class LlamaCppRunner:
         complete. Slow (about 2 s for a 262k vocabulary, one llama.cpp call per
         token): build it once per model.
         """
-        # Imported here, not with llama_cpp above: only a server that serves
-        # structured outputs needs llguidance loaded.
+        # Imported here: the llama.cpp helpers of llguidance are only needed to build this tokenizer.
         import warnings
 
         from llguidance.llamacpp import lltokenizer_from_vocab
