@@ -81,35 +81,33 @@ def adjust_logits(row: np.ndarray, request: Request) -> np.ndarray:
 
 def sample_batch(batch: list[tuple[Request, np.ndarray]]) -> list[Sampled]:
     """Picks the next token of each (request, raw logits row) pair."""
-    results: list[Sampled | None] = [None] * len(batch)
-    adjusted = [adjust_logits(row, request) for request, row in batch]
-    stochastic: list[int] = []
-    for index, (request, _) in enumerate(batch):
-        if request.params.is_greedy:
-            results[index] = _with_logprob(request, batch[index][1], int(np.argmax(adjusted[index])))
-        else:
-            stochastic.append(index)
 
-    def sample_row(index: int) -> None:
-        request, raw = batch[index]
-        weights = adjusted[index]
-        if weights is raw and request.params.logprobs is not None:
-            weights = raw.copy()  # logprobs are read from the raw row after the draw
+    def sample_row(pair: tuple[Request, np.ndarray]) -> Sampled:
+        request, raw = pair
+        row = adjust_logits(raw, request)  # grammar masks too: computed here, beside the other rows
+        if request.params.is_greedy:
+            return _with_logprob(request, raw, int(np.argmax(row)))
+        if row is raw and request.params.logprobs is not None:
+            row = raw.copy()  # logprobs are read from the raw row after the draw
         # In place (the row is a copy, or llama.cpp's buffer that the next decode overwrites):
         # weights with the best token at 1.
-        weights -= weights.max()
+        row -= row.max()
         if request.params.temperature != 1.0:
-            weights *= np.float32(1.0 / request.params.temperature)
-        np.exp(weights, out=weights)
-        results[index] = _with_logprob(request, raw, _draw(weights, request))
+            row *= np.float32(1.0 / request.params.temperature)
+        np.exp(row, out=row)
+        return _with_logprob(request, raw, _draw(row, request))
 
-    if len(stochastic) > 1:
-        # numpy releases the GIL on whole-row passes, and llama.cpp is idle between decodes:
-        # the rows are independent (each has its own generator), so they run on every core.
-        list(_pool().map(sample_row, stochastic))
-    elif stochastic:
-        sample_row(stochastic[0])
-    return [r for r in results if r is not None]
+    if len(batch) > 1 and any(_costly(request) for request, _ in batch):
+        # numpy releases the GIL on whole-row passes, llguidance while it computes a mask, and
+        # llama.cpp is idle between decodes: rows are independent (each has its own generator and
+        # grammar), so they run on every core.
+        return list(_pool().map(sample_row, batch))
+    return [sample_row(pair) for pair in batch]
+
+
+def _costly(request: Request) -> bool:
+    """Rows that do more than an argmax are worth a thread."""
+    return not request.params.is_greedy or request.constraint is not None or request.params.logprobs is not None
 
 
 def _with_logprob(request: Request, raw_row: np.ndarray, token: int) -> Sampled:
@@ -158,28 +156,29 @@ def _draw_whole_vocabulary(weights: np.ndarray, u: float) -> int:
 def _nucleus(weights: np.ndarray, candidates: np.ndarray | None, top_p: float) -> np.ndarray:
     """The best tokens whose probability first reaches top_p (at least one).
 
-    Over the whole vocabulary no sort is needed: a threshold widens until the
-    tokens above it hold top_p of the mass, then the band between the last two
-    thresholds is split at geometric midpoints (keeping the upper half whole
-    while it is not enough) until it is small enough to sort for the exact cut.
+    Over the whole vocabulary no sort is needed: every token below
+    (1 - top_p) * mass / vocabulary is outside the nucleus, so one pass finds
+    the candidates; their band is then split at geometric midpoints (keeping
+    the upper part whole while it holds too little) until it is small enough
+    to sort for the exact cut.
     The result is in no particular order; draws use it as given.
     """
     if candidates is not None:
         target = top_p * float(weights[candidates].sum(dtype=np.float64))
         cumulative = np.cumsum(weights[candidates], dtype=np.float64)
         return candidates[: int(np.searchsorted(cumulative, target)) + 1]
-    target = top_p * float(weights.sum(dtype=np.float64))
+    total = float(weights.sum(dtype=np.float64))
+    target = top_p * total
     kept: list[np.ndarray] = []
     kept_mass = 0.0
-    upper, width = 1.0, 2.0
-    band = np.flatnonzero(weights >= np.exp(-width))
-    while float(weights[band].sum(dtype=np.float64)) + kept_mass < target and width < 200:
-        kept.append(band)
-        kept_mass += float(weights[band].sum(dtype=np.float64))
-        upper, width = float(np.exp(-width)), width * 2
-        band = np.flatnonzero((weights >= np.exp(-width)) & (weights < upper))
-    lower = float(np.exp(-width)) if width < 200 else 0.0
-    while band.size > 256 and upper > lower > 0.0:
+    # Tokens below lower hold at most vocab * lower = (1 - top_p) of the mass, so the nucleus lies
+    # above it: one pass over the vocabulary finds every candidate.
+    upper, lower = 2.0, (1.0 - top_p) * total / weights.size
+    band = np.flatnonzero(weights >= lower)
+    # 60 halvings of a ratio of at most 2 * vocab / (1 - top_p) end any run; ties could otherwise loop.
+    for _ in range(60):
+        if band.size <= 256:
+            break
         middle = float(np.sqrt(upper * lower))
         band_weights = weights[band]
         top = band[band_weights >= middle]
