@@ -2,53 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from openmaas.engine.detokenizer import IncrementalDetokenizer
 from openmaas.engine.kv_cache import NUM_PAD_SLOTS, KVCacheManager, common_prefix_length
 from openmaas.engine.request import Request
-from openmaas.engine.sampling_params import SamplingParams
+from tests.engine.factories import RecordingMemory, make_request, tokens
 
 MAX_NUM_SEQS = 4
 NUM_PROMPT_SLOTS = 3
 CHUNK = 4  # prefixes are reused in whole chunks of this many tokens
 # Decode region is [0, MAX_NUM_SEQS + 7); prompt slots follow it.
 P0, P1, P2 = MAX_NUM_SEQS + 7, MAX_NUM_SEQS + 8, MAX_NUM_SEQS + 9
-
-
-class RecordingMemory:
-    """A KVMemory that only records the operations asked of it."""
-
-    def __init__(self) -> None:
-        self.ops: list[tuple[str, int, int]] = []
-
-    def copy_sequence(self, src_slot: int, dst_slot: int) -> None:
-        self.ops.append(("copy", src_slot, dst_slot))
-
-    def trim_sequence(self, slot: int, num_keep: int) -> None:
-        self.ops.append(("trim", slot, num_keep))
-
-    def take(self) -> list[tuple[str, int, int]]:
-        ops, self.ops = self.ops, []
-        return ops
-
-
-def make_request(request_id: str, prompt: list[int]) -> Request:
-    return Request(
-        request_id=request_id,
-        token_ids=list(prompt),
-        num_prompt_tokens=len(prompt),
-        params=SamplingParams(),
-        max_tokens=16,
-        stop_token_ids=frozenset(),
-        detokenizer=IncrementalDetokenizer(()),
-        rng=np.random.default_rng(0),
-    )
-
-
-def tokens(start: int, n: int) -> list[int]:
-    return list(range(start, start + n))
 
 
 @pytest.fixture

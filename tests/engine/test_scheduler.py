@@ -8,46 +8,11 @@ import numpy as np
 import pytest
 
 from openmaas.engine.config import EngineConfig
-from openmaas.engine.detokenizer import IncrementalDetokenizer
 from openmaas.engine.kv_cache import KVCacheManager
 from openmaas.engine.request import Request, RequestStatus
-from openmaas.engine.sampling_params import SamplingParams
 from openmaas.engine.scheduler import PromptChunk, Scheduler, StepPlan
 from openmaas.errors import InvalidRequest
-
-
-class RecordingMemory:
-    """A KVMemory that only records the operations asked of it."""
-
-    def __init__(self) -> None:
-        self.ops: list[tuple[str, int, int]] = []
-
-    def copy_sequence(self, src_slot: int, dst_slot: int) -> None:
-        self.ops.append(("copy", src_slot, dst_slot))
-
-    def trim_sequence(self, slot: int, num_keep: int) -> None:
-        self.ops.append(("trim", slot, num_keep))
-
-    def take(self) -> list[tuple[str, int, int]]:
-        ops, self.ops = self.ops, []
-        return ops
-
-
-def make_request(request_id: str, prompt: list[int]) -> Request:
-    return Request(
-        request_id=request_id,
-        token_ids=list(prompt),
-        num_prompt_tokens=len(prompt),
-        params=SamplingParams(),
-        max_tokens=16,
-        stop_token_ids=frozenset(),
-        detokenizer=IncrementalDetokenizer(()),
-        rng=np.random.default_rng(0),
-    )
-
-
-def tokens(start: int, n: int) -> list[int]:
-    return list(range(start, start + n))
+from tests.engine.factories import RecordingMemory, make_request, tokens
 
 
 def chunks(plan: StepPlan) -> list[tuple[str, int, int]]:

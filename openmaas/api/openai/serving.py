@@ -137,17 +137,7 @@ class OpenAIServing:
         body: ChatCompletionRequest,
     ) -> AsyncIterator[str]:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
-            payload: dict[str, Any] = {
-                "id": request_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": body.model,
-                "system_fingerprint": SYSTEM_FINGERPRINT,
-                "choices": choices,
-            }
-            if body.include_usage:
-                payload["usage"] = usage
-            return sse_data(payload)
+            return _sse_chunk("chat.completion.chunk", request_id, created, body, choices, usage)
 
         usage = _Usage(body.n)
         try:
@@ -206,17 +196,7 @@ class OpenAIServing:
         body: CompletionRequest,
     ) -> AsyncIterator[str]:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
-            payload: dict[str, Any] = {
-                "id": request_id,
-                "object": "text_completion",
-                "created": created,
-                "model": body.model,
-                "system_fingerprint": SYSTEM_FINGERPRINT,
-                "choices": choices,
-            }
-            if body.include_usage:
-                payload["usage"] = usage
-            return sse_data(payload)
+            return _sse_chunk("text_completion", request_id, created, body, choices, usage)
 
         usage = _Usage(body.n)
         # Where each choice's next token starts in its text, for completions' text_offset.
@@ -295,6 +275,28 @@ class OpenAIServing:
             else:  # a flat list of token ids is one prompt
                 return [[int(token) for token in prompt if isinstance(token, int)]]
         return prompts
+
+
+def _sse_chunk(
+    kind: str,
+    request_id: str,
+    created: int,
+    body: ChatCompletionRequest | CompletionRequest,
+    choices: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+) -> str:
+    """One streamed chunk; with include_usage every chunk has "usage" (null until the last)."""
+    payload: dict[str, Any] = {
+        "id": request_id,
+        "object": kind,
+        "created": created,
+        "model": body.model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "choices": choices,
+    }
+    if body.include_usage:
+        payload["usage"] = usage
+    return sse_data(payload)
 
 
 def _chat_delta(index: int, delta: dict[str, Any], finish_reason: object = None) -> dict[str, Any]:
