@@ -11,8 +11,10 @@ from fastapi import FastAPI
 
 from openmaas import __version__
 from openmaas.api import health, status
+from openmaas.api import metrics_route as metrics_router
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
 from openmaas.api.limits import BodySizeLimit
+from openmaas.api.metering import Metrics
 from openmaas.api.openai import router as openai_router
 from openmaas.api.openai.serving import OpenAIServing
 from openmaas.engine import EngineConfig
@@ -60,7 +62,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="openmaas", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.fleet = fleet
-    app.state.openai_serving = OpenAIServing(fleet)
+    metrics = Metrics(lambda: {served.source.model_id: served.engine.stats() for served in fleet.list()})
+    app.state.metrics = metrics
+    app.state.openai_serving = OpenAIServing(fleet, metrics)
     renderers = ErrorRenderers()
     install_error_handlers(app, renderers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, render=partial(error_response, renderers))
@@ -68,4 +72,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(openai_router.router)
     app.include_router(openai_router.tokenizer_router)
     app.include_router(status.router)
+    app.include_router(metrics_router.router)
     return app

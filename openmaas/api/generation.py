@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams, TokenLogprob
@@ -68,15 +68,21 @@ async def stream_jobs(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def validate_jobs(engine: EngineClient, jobs: list[Job]) -> None:
+async def validate_jobs(engine: EngineClient, jobs: list[Job]) -> None:
+    """Readies and checks every job before anything starts, so bad input is refused up front."""
     for job in jobs:
+        await engine.prepare(job.params)
         engine.validate(job.prompt_token_ids, job.params)
 
 
-async def collect_jobs(engine: EngineClient, jobs: list[Job], request_id: str) -> list[ChoiceResult]:
-    """Runs jobs to the end and gathers each one's text and counts."""
+async def collect_jobs(
+    engine: EngineClient, jobs: list[Job], request_id: str, observe: Callable[[EngineOutput], None] | None = None
+) -> list[ChoiceResult]:
+    """Runs jobs to the end and gathers each one's text and counts (each output also goes to observe)."""
     results = [ChoiceResult() for _ in jobs]
     async for index, output in stream_jobs(engine, jobs, request_id):
+        if observe is not None:
+            observe(output)
         result = results[index]
         result.text += output.text
         result.token_ids.extend(output.token_ids)

@@ -73,9 +73,9 @@ class EngineClient:
         self._fatal: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="openmaas-engine", daemon=True)
         self._thread.start()
-        # The grammar engine's view of the vocabulary takes ~2 s to build: off the startup path.
-        self._structured_ready = threading.Thread(target=self._build_structured, name="openmaas-grammar", daemon=True)
-        self._structured_ready.start()
+        # Structured output's view of the vocabulary costs ~3 s of mostly Python work (GIL-bound):
+        # built on the first request that needs it (prepare()), not at load, so plain serving never pays.
+        self._structured_lock = threading.Lock()
 
     # Model facts and text ---------------------------------------------------------
     @property
@@ -100,15 +100,19 @@ class EngineClient:
     def decode_tokens(self, token_ids: list[int]) -> str:
         return b"".join(self._runner.token_piece(t) for t in token_ids).decode("utf-8", errors="replace")
 
-    def _build_structured(self) -> None:
-        try:
-            self._core.structured_outputs = StructuredOutputs(self._runner.llguidance_tokenizer())
-        except Exception:
-            logger.exception("structured output is unavailable for this model")
+    async def prepare(self, params: SamplingParams) -> None:
+        """Readies what params need before validate() and generate(), off the event loop."""
+        if params.structured is not None and self._core.structured_outputs is None:
+            await asyncio.to_thread(self._ensure_structured)
+
+    def _ensure_structured(self) -> None:
+        with self._structured_lock:
+            if self._core.structured_outputs is None:
+                self._core.structured_outputs = StructuredOutputs(self._runner.llguidance_tokenizer())
 
     def _wait_for_structured(self, params: SamplingParams) -> None:
-        if params.structured is not None and self._core.structured_outputs is None:
-            self._structured_ready.join()
+        if params.structured is not None:
+            self._ensure_structured()
 
     # Generation -------------------------------------------------------------------
     async def generate(
@@ -166,7 +170,8 @@ class EngineClient:
         if self._thread.is_alive():
             self._inbox.put(_Stop())
             self._thread.join()
-        self._structured_ready.join()  # it reads the vocabulary
+        with self._structured_lock:  # a build in progress reads the vocabulary
+            pass
         self._runner.close()
 
     def _check_alive(self) -> None:

@@ -21,6 +21,7 @@ from openmaas.api.generation import (
     validate_jobs,
     visible_logprobs,
 )
+from openmaas.api.metering import Metrics, RequestMeter
 from openmaas.api.openai.logprobs import chat_logprobs, completion_logprobs
 from openmaas.api.openai.protocol import (
     ChatCompletionRequest,
@@ -28,12 +29,13 @@ from openmaas.api.openai.protocol import (
     DetokenizeRequest,
     TokenizeRequest,
 )
-from openmaas.api.sse import DONE, SSE_HEADERS, sse_data, stream_error, until_disconnected
+from openmaas.api.sse import DONE, SSE_HEADERS, ClientDisconnected, sse_data, stream_error, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
-from openmaas.errors import ContextLengthExceeded, InvalidRequest
+from openmaas.errors import ContextLengthExceeded, InvalidRequest, OpenmaasError
 from openmaas.fleet.fleet import ModelFleet, ServedModel
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
+DIALECT = "openai"
 
 
 def usage_dict(num_prompt: int, num_cached: int, num_completion: int) -> dict[str, Any]:
@@ -68,8 +70,9 @@ class _Usage:
 class OpenAIServing:
     """Chat completions, completions and the model list, over a ModelFleet."""
 
-    def __init__(self, fleet: ModelFleet) -> None:
+    def __init__(self, fleet: ModelFleet, metrics: Metrics) -> None:
         self._fleet = fleet
+        self._metrics = metrics
 
     # Models ---------------------------------------------------------------------
     def list_models(self) -> dict[str, Any]:
@@ -107,15 +110,17 @@ class OpenAIServing:
         prompt = engine.encode_chat(body.message_dicts())
         jobs = [Job(prompt, body.to_sampling_params(i)) for i in range(body.n)]
         try:
-            validate_jobs(engine, jobs)
+            await validate_jobs(engine, jobs)
         except ContextLengthExceeded as exc:
             raise ContextLengthExceeded(exc.message, param="messages") from None
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
-            stream = self._chat_stream(engine, jobs, request_id, created, body)
+            stream = self._chat_stream(
+                engine, jobs, request_id, created, body, self._metrics.meter(body.model, DIALECT)
+            )
             return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-        results = await until_disconnected(http, collect_jobs(engine, jobs, request_id))
+        results = await _metered_collect(http, self._metrics.meter(body.model, DIALECT), engine, jobs, request_id)
         return JSONResponse(
             {
                 "id": request_id,
@@ -135,6 +140,7 @@ class OpenAIServing:
         request_id: str,
         created: int,
         body: ChatCompletionRequest,
+        meter: RequestMeter,
     ) -> AsyncIterator[str]:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
             return _sse_chunk("chat.completion.chunk", request_id, created, body, choices, usage)
@@ -144,6 +150,7 @@ class OpenAIServing:
             for i in range(len(jobs)):
                 yield chunk([_chat_delta(i, {"role": "assistant", "content": ""})])
             async for index, output in stream_jobs(engine, jobs, request_id):
+                meter.observe(output)
                 raise_if_failed(output)
                 usage.update(index, output)
                 entries = visible_logprobs(output) if body.logprobs else ()
@@ -154,10 +161,15 @@ class OpenAIServing:
                     yield chunk([delta])
                 if output.finished:
                     yield chunk([_chat_delta(index, {}, output.finish_reason)])
+            meter.finish("ok")
             if body.include_usage:
                 yield chunk([], usage.as_dict())
         except Exception as exc:  # the status line is sent: report in the stream
-            yield sse_data(openai_error_body(stream_error(exc)))
+            error = stream_error(exc)
+            meter.finish(error.code)
+            yield sse_data(openai_error_body(error))
+        finally:
+            meter.finish("cancelled")  # a no-op unless the client went away mid-stream
         yield DONE
 
     # Completions ------------------------------------------------------------------
@@ -166,14 +178,15 @@ class OpenAIServing:
         engine = served.engine
         prompts = self._completion_prompts(engine, body.prompt)
         jobs = [Job(p, body.to_sampling_params(i)) for p in prompts for i in range(body.n)]
-        validate_jobs(engine, jobs)
+        await validate_jobs(engine, jobs)
         echoes = self._echoes(engine, body.prompt, prompts) if body.echo else [""] * len(prompts)
         request_id = f"cmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
-            stream = self._completion_stream(engine, jobs, echoes, request_id, created, body)
+            meter = self._metrics.meter(body.model, DIALECT)
+            stream = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter)
             return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-        results = await until_disconnected(http, collect_jobs(engine, jobs, request_id))
+        results = await _metered_collect(http, self._metrics.meter(body.model, DIALECT), engine, jobs, request_id)
         return JSONResponse(
             {
                 "id": request_id,
@@ -194,6 +207,7 @@ class OpenAIServing:
         request_id: str,
         created: int,
         body: CompletionRequest,
+        meter: RequestMeter,
     ) -> AsyncIterator[str]:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
             return _sse_chunk("text_completion", request_id, created, body, choices, usage)
@@ -206,6 +220,7 @@ class OpenAIServing:
                 for i in range(len(jobs)):
                     yield chunk([_text_choice(i, echoes[i // body.n])])
             async for index, output in stream_jobs(engine, jobs, request_id):
+                meter.observe(output)
                 raise_if_failed(output)
                 usage.update(index, output)
                 entries = visible_logprobs(output) if body.logprobs is not None else ()
@@ -215,10 +230,15 @@ class OpenAIServing:
                         choice["logprobs"] = completion_logprobs(entries, engine.token_bytes, offsets[index])
                     offsets[index] += len(output.text)
                     yield chunk([choice])
+            meter.finish("ok")
             if body.include_usage:
                 yield chunk([], usage.as_dict())
         except Exception as exc:  # the status line is sent: report in the stream
-            yield sse_data(openai_error_body(stream_error(exc)))
+            error = stream_error(exc)
+            meter.finish(error.code)
+            yield sse_data(openai_error_body(error))
+        finally:
+            meter.finish("cancelled")  # a no-op unless the client went away mid-stream
         yield DONE
 
     @staticmethod
@@ -275,6 +295,19 @@ class OpenAIServing:
             else:  # a flat list of token ids is one prompt
                 return [[int(token) for token in prompt if isinstance(token, int)]]
         return prompts
+
+
+async def _metered_collect(
+    http: Request, meter: RequestMeter, engine: EngineClient, jobs: list[Job], request_id: str
+) -> list[ChoiceResult]:
+    """collect_jobs, cancelled if the client leaves, with the outcome recorded in the metrics."""
+    try:
+        results = await until_disconnected(http, collect_jobs(engine, jobs, request_id, meter.observe))
+    except OpenmaasError as exc:
+        meter.finish("cancelled" if isinstance(exc, ClientDisconnected) else exc.code)
+        raise
+    meter.finish("ok")
+    return results
 
 
 def _sse_chunk(
