@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from fastapi import Request
@@ -116,9 +117,8 @@ class OpenAIServing:
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
-            stream = self._chat_stream(
-                engine, jobs, request_id, created, body, self._metrics.meter(body.model, DIALECT)
-            )
+            meter = self._metrics.meter(body.model, DIALECT)
+            stream = _guarded(self._chat_stream(engine, jobs, request_id, created, body, meter), meter)
             return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
         results = await _metered_collect(http, self._metrics.meter(body.model, DIALECT), engine, jobs, request_id)
         return JSONResponse(
@@ -141,36 +141,28 @@ class OpenAIServing:
         created: int,
         body: ChatCompletionRequest,
         meter: RequestMeter,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
             return _sse_chunk("chat.completion.chunk", request_id, created, body, choices, usage)
 
         usage = _Usage(body.n)
-        try:
-            for i in range(len(jobs)):
-                yield chunk([_chat_delta(i, {"role": "assistant", "content": ""})])
-            async for index, output in stream_jobs(engine, jobs, request_id):
-                meter.observe(output)
-                raise_if_failed(output)
-                usage.update(index, output)
-                entries = visible_logprobs(output) if body.logprobs else ()
-                if output.text or entries:
-                    delta = _chat_delta(index, {"content": output.text})
-                    if entries:
-                        delta["logprobs"] = chat_logprobs(entries, engine.token_bytes)
-                    yield chunk([delta])
-                if output.finished:
-                    yield chunk([_chat_delta(index, {}, output.finish_reason)])
-            meter.finish("ok")
-            if body.include_usage:
-                yield chunk([], usage.as_dict())
-        except Exception as exc:  # the status line is sent: report in the stream
-            error = stream_error(exc)
-            meter.finish(error.code)
-            yield sse_data(openai_error_body(error))
-        finally:
-            meter.finish("cancelled")  # a no-op unless the client went away mid-stream
-        yield DONE
+        for i in range(len(jobs)):
+            yield chunk([_chat_delta(i, {"role": "assistant", "content": ""})])
+        async for index, output in stream_jobs(engine, jobs, request_id):
+            meter.observe(output)
+            raise_if_failed(output)
+            usage.update(index, output)
+            entries = visible_logprobs(output) if body.logprobs else ()
+            if output.text or entries:
+                delta = _chat_delta(index, {"content": output.text})
+                if entries:
+                    delta["logprobs"] = chat_logprobs(entries, engine.token_bytes)
+                yield chunk([delta])
+            if output.finished:
+                yield chunk([_chat_delta(index, {}, output.finish_reason)])
+        meter.finish("ok")
+        if body.include_usage:
+            yield chunk([], usage.as_dict())
 
     # Completions ------------------------------------------------------------------
     async def completions(self, body: CompletionRequest, http: Request) -> JSONResponse | StreamingResponse:
@@ -184,7 +176,7 @@ class OpenAIServing:
         created = int(time.time())
         if body.stream:
             meter = self._metrics.meter(body.model, DIALECT)
-            stream = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter)
+            stream = _guarded(self._completion_stream(engine, jobs, echoes, request_id, created, body, meter), meter)
             return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
         results = await _metered_collect(http, self._metrics.meter(body.model, DIALECT), engine, jobs, request_id)
         return JSONResponse(
@@ -208,38 +200,30 @@ class OpenAIServing:
         created: int,
         body: CompletionRequest,
         meter: RequestMeter,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
             return _sse_chunk("text_completion", request_id, created, body, choices, usage)
 
         usage = _Usage(body.n)
         # Where each choice's next token starts in its text, for completions' text_offset.
         offsets = [len(echoes[i // body.n]) for i in range(len(jobs))]
-        try:
-            if body.echo:
-                for i in range(len(jobs)):
-                    yield chunk([_text_choice(i, echoes[i // body.n])])
-            async for index, output in stream_jobs(engine, jobs, request_id):
-                meter.observe(output)
-                raise_if_failed(output)
-                usage.update(index, output)
-                entries = visible_logprobs(output) if body.logprobs is not None else ()
-                if output.text or output.finished or entries:
-                    choice = _text_choice(index, output.text, output.finish_reason)
-                    if entries:
-                        choice["logprobs"] = completion_logprobs(entries, engine.token_bytes, offsets[index])
-                    offsets[index] += len(output.text)
-                    yield chunk([choice])
-            meter.finish("ok")
-            if body.include_usage:
-                yield chunk([], usage.as_dict())
-        except Exception as exc:  # the status line is sent: report in the stream
-            error = stream_error(exc)
-            meter.finish(error.code)
-            yield sse_data(openai_error_body(error))
-        finally:
-            meter.finish("cancelled")  # a no-op unless the client went away mid-stream
-        yield DONE
+        if body.echo:
+            for i in range(len(jobs)):
+                yield chunk([_text_choice(i, echoes[i // body.n])])
+        async for index, output in stream_jobs(engine, jobs, request_id):
+            meter.observe(output)
+            raise_if_failed(output)
+            usage.update(index, output)
+            entries = visible_logprobs(output) if body.logprobs is not None else ()
+            if output.text or output.finished or entries:
+                choice = _text_choice(index, output.text, output.finish_reason)
+                if entries:
+                    choice["logprobs"] = completion_logprobs(entries, engine.token_bytes, offsets[index])
+                offsets[index] += len(output.text)
+                yield chunk([choice])
+        meter.finish("ok")
+        if body.include_usage:
+            yield chunk([], usage.as_dict())
 
     @staticmethod
     def _chat_choice(
@@ -308,6 +292,25 @@ async def _metered_collect(
         raise
     meter.finish("ok")
     return results
+
+
+async def _guarded(events: AsyncGenerator[str, None], meter: RequestMeter) -> AsyncIterator[str]:
+    """A stream's events, then [DONE]; an error after the status line is sent becomes an error event.
+
+    Closing this (the client went away) closes the events' generator at once, which aborts its
+    generation, and records the call as cancelled unless it had already finished.
+    """
+    try:
+        async with aclosing(events):
+            async for event in events:
+                yield event
+    except Exception as exc:
+        error = stream_error(exc)
+        meter.finish(error.code)
+        yield sse_data(openai_error_body(error))
+    finally:
+        meter.finish("cancelled")  # a no-op once the call was recorded
+    yield DONE
 
 
 def _sse_chunk(
