@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from openmaas import __version__
 from openmaas.api import health, status
 from openmaas.api import metrics_route as metrics_router
+from openmaas.api.completions.serving import CompletionsServing
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
 from openmaas.api.limits import BodySizeLimit
 from openmaas.api.metering import Metrics
 from openmaas.api.openai import router as openai_router
-from openmaas.api.openai.serving import OpenAIServing
 from openmaas.engine import EngineConfig
 from openmaas.fleet.fleet import ModelFleet
 from openmaas.fleet.sources import ModelSource, bundled_model, local_model
@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.fleet = fleet
     metrics = Metrics(lambda: {served.source.model_id: served.engine.stats() for served in fleet.list()})
     app.state.metrics = metrics
-    app.state.openai_serving = OpenAIServing(fleet, metrics)
+    app.state.completions_serving = CompletionsServing(fleet, metrics)
     renderers = ErrorRenderers()
     install_error_handlers(app, renderers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, render=partial(error_response, renderers))

@@ -28,6 +28,8 @@ class ChoiceResult:
     num_cached_tokens: int = 0
     num_output_tokens: int = 0
     finish_reason: FinishReason | None = None
+    # The stop string or stop token id that ended the choice (vLLM's stop_reason).
+    stop_reason: str | int | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
@@ -93,6 +95,7 @@ async def collect_jobs(
         if output.finished:
             raise_if_failed(output)
             result.finish_reason = output.finish_reason
+            result.stop_reason = output.stop_reason
     return results
 
 

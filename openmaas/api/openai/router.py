@@ -1,4 +1,4 @@
-"""Routes of the OpenAI dialect; translation lives in serving.py."""
+"""Routes of the OpenAI dialect; translation lives in api/completions/serving.py."""
 
 from __future__ import annotations
 
@@ -7,21 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from openmaas.api.openai.protocol import (
+from openmaas.api.completions.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
     DetokenizeRequest,
     TokenizeRequest,
 )
-from openmaas.api.openai.serving import OpenAIServing
+from openmaas.api.completions.serving import CompletionsServing
 
 
-def get_openai_serving(request: Request) -> OpenAIServing:
-    serving: OpenAIServing = request.app.state.openai_serving
+def get_completions_serving(request: Request) -> CompletionsServing:
+    serving: CompletionsServing = request.app.state.completions_serving
     return serving
 
 
-OpenAIServingDep = Annotated[OpenAIServing, Depends(get_openai_serving)]
+CompletionsServingDep = Annotated[CompletionsServing, Depends(get_completions_serving)]
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 # vLLM serves these beside /v1; clients that count tokens call them there.
@@ -30,33 +30,33 @@ tokenizer_router = APIRouter(tags=["openai"])
 
 @router.post("/chat/completions", response_model=None)
 async def create_chat_completion(
-    body: ChatCompletionRequest, request: Request, serving: OpenAIServingDep
+    body: ChatCompletionRequest, request: Request, serving: CompletionsServingDep
 ) -> JSONResponse | StreamingResponse:
     return await serving.chat(body, request)
 
 
 @router.post("/completions", response_model=None)
 async def create_completion(
-    body: CompletionRequest, request: Request, serving: OpenAIServingDep
+    body: CompletionRequest, request: Request, serving: CompletionsServingDep
 ) -> JSONResponse | StreamingResponse:
     return await serving.completions(body, request)
 
 
 @router.get("/models")
-async def list_models(serving: OpenAIServingDep) -> dict[str, Any]:
+async def list_models(serving: CompletionsServingDep) -> dict[str, Any]:
     return serving.list_models()
 
 
 @router.get("/models/{model_id:path}")
-async def get_model(model_id: str, serving: OpenAIServingDep) -> dict[str, Any]:
+async def get_model(model_id: str, serving: CompletionsServingDep) -> dict[str, Any]:
     return serving.get_model(model_id)
 
 
 @tokenizer_router.post("/tokenize")
-async def tokenize(body: TokenizeRequest, serving: OpenAIServingDep) -> dict[str, Any]:
+async def tokenize(body: TokenizeRequest, serving: CompletionsServingDep) -> dict[str, Any]:
     return serving.tokenize(body)
 
 
 @tokenizer_router.post("/detokenize")
-async def detokenize(body: DetokenizeRequest, serving: OpenAIServingDep) -> dict[str, Any]:
+async def detokenize(body: DetokenizeRequest, serving: CompletionsServingDep) -> dict[str, Any]:
     return serving.detokenize(body)

@@ -1,4 +1,8 @@
-"""Serving the OpenAI dialect: wire requests in, engine jobs out, OpenAI's shapes back."""
+"""Serving chat completions and completions: wire requests in, engine jobs out, OpenAI-shaped payloads back.
+
+Every dialect built on OpenAI's shapes runs through CompletionsServing; its
+WireShape decides how the payloads are framed (envelope, SSE event names, usage).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,14 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from openmaas import __version__
-from openmaas.api.errors import openai_error_body
+from openmaas.api.completions.logprobs import chat_logprobs, completion_logprobs
+from openmaas.api.completions.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    DetokenizeRequest,
+    TokenizeRequest,
+)
+from openmaas.api.completions.shape import WireShape
 from openmaas.api.generation import (
     ChoiceResult,
     Job,
@@ -23,20 +34,13 @@ from openmaas.api.generation import (
     visible_logprobs,
 )
 from openmaas.api.metering import Metrics, RequestMeter
-from openmaas.api.openai.logprobs import chat_logprobs, completion_logprobs
-from openmaas.api.openai.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    DetokenizeRequest,
-    TokenizeRequest,
-)
-from openmaas.api.sse import DONE, SSE_HEADERS, ClientDisconnected, sse_data, stream_error, until_disconnected
+from openmaas.api.sse import SSE_HEADERS, ClientDisconnected, stream_error, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
 from openmaas.errors import ContextLengthExceeded, InvalidRequest, OpenmaasError
 from openmaas.fleet.fleet import ModelFleet, ServedModel
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
-DIALECT = "openai"
+OPENAI_SHAPE = WireShape()
 
 
 def usage_dict(num_prompt: int, num_cached: int, num_completion: int) -> dict[str, Any]:
@@ -51,9 +55,12 @@ def usage_dict(num_prompt: int, num_cached: int, num_completion: int) -> dict[st
 class _Usage:
     """Adds up usage over the choices of one call; a prompt counts once however many choices share it."""
 
-    def __init__(self, num_choices_per_prompt: int) -> None:
+    def __init__(self, jobs: list[Job], num_choices_per_prompt: int) -> None:
         self._n = num_choices_per_prompt
-        self.prompt: dict[int, tuple[int, int]] = {}
+        # Known before the first output; the engine's counts replace these (cached tokens included).
+        self.prompt: dict[int, tuple[int, int]] = {
+            i // self._n: (len(job.prompt_token_ids), 0) for i, job in enumerate(jobs) if i % self._n == 0
+        }
         self.completion: dict[int, int] = {}
 
     def update(self, index: int, output: EngineOutput) -> None:
@@ -68,8 +75,8 @@ class _Usage:
         return usage_dict(num_prompt, num_cached, sum(self.completion.values()))
 
 
-class OpenAIServing:
-    """Chat completions, completions and the model list, over a ModelFleet."""
+class CompletionsServing:
+    """Chat completions, completions, the model list and the tokenizer routes, over a ModelFleet."""
 
     def __init__(self, fleet: ModelFleet, metrics: Metrics) -> None:
         self._fleet = fleet
@@ -105,7 +112,9 @@ class OpenAIServing:
         return {"prompt": engine.decode_tokens(body.tokens)}
 
     # Chat -----------------------------------------------------------------------
-    async def chat(self, body: ChatCompletionRequest, http: Request) -> JSONResponse | StreamingResponse:
+    async def chat(
+        self, body: ChatCompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
+    ) -> JSONResponse | StreamingResponse:
         served = self._fleet.get(body.model)
         engine = served.engine
         prompt = engine.encode_chat(body.message_dicts())
@@ -117,11 +126,12 @@ class OpenAIServing:
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
-            meter = self._metrics.meter(body.model, DIALECT)
-            stream = _guarded(self._chat_stream(engine, jobs, request_id, created, body, meter), meter)
-            return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-        results = await _metered_collect(http, self._metrics.meter(body.model, DIALECT), engine, jobs, request_id)
-        return JSONResponse(
+            meter = self._metrics.meter(body.model, shape.name)
+            events = self._chat_stream(engine, jobs, request_id, created, body, meter, shape)
+            return _event_stream(_guarded(events, meter, shape))
+        results = await _metered_collect(http, self._metrics.meter(body.model, shape.name), engine, jobs, request_id)
+        return _json_answer(
+            shape,
             {
                 "id": request_id,
                 "object": "chat.completion",
@@ -130,7 +140,7 @@ class OpenAIServing:
                 "system_fingerprint": SYSTEM_FINGERPRINT,
                 "choices": [self._chat_choice(i, r, engine, body) for i, r in enumerate(results)],
                 "usage": _results_usage(results, body.n),
-            }
+            },
         )
 
     async def _chat_stream(
@@ -141,11 +151,13 @@ class OpenAIServing:
         created: int,
         body: ChatCompletionRequest,
         meter: RequestMeter,
-    ) -> AsyncGenerator[str, None]:
-        def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
-            return _sse_chunk("chat.completion.chunk", request_id, created, body, choices, usage)
+        shape: WireShape,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        usage = _Usage(jobs, body.n)
 
-        usage = _Usage(body.n)
+        def chunk(choices: list[dict[str, Any]], final_usage: dict[str, Any] | None = None) -> dict[str, Any]:
+            return _chunk("chat.completion.chunk", request_id, created, body, choices, shape, usage, final_usage)
+
         for i in range(len(jobs)):
             yield chunk([_chat_delta(i, {"role": "assistant", "content": ""})])
         async for index, output in stream_jobs(engine, jobs, request_id):
@@ -165,7 +177,9 @@ class OpenAIServing:
             yield chunk([], usage.as_dict())
 
     # Completions ------------------------------------------------------------------
-    async def completions(self, body: CompletionRequest, http: Request) -> JSONResponse | StreamingResponse:
+    async def completions(
+        self, body: CompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
+    ) -> JSONResponse | StreamingResponse:
         served = self._fleet.get(body.model)
         engine = served.engine
         prompts = self._completion_prompts(engine, body.prompt)
@@ -175,11 +189,12 @@ class OpenAIServing:
         request_id = f"cmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
-            meter = self._metrics.meter(body.model, DIALECT)
-            stream = _guarded(self._completion_stream(engine, jobs, echoes, request_id, created, body, meter), meter)
-            return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-        results = await _metered_collect(http, self._metrics.meter(body.model, DIALECT), engine, jobs, request_id)
-        return JSONResponse(
+            meter = self._metrics.meter(body.model, shape.name)
+            events = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter, shape)
+            return _event_stream(_guarded(events, meter, shape))
+        results = await _metered_collect(http, self._metrics.meter(body.model, shape.name), engine, jobs, request_id)
+        return _json_answer(
+            shape,
             {
                 "id": request_id,
                 "object": "text_completion",
@@ -188,7 +203,7 @@ class OpenAIServing:
                 "system_fingerprint": SYSTEM_FINGERPRINT,
                 "choices": [self._completion_choice(i, r, engine, body, echoes) for i, r in enumerate(results)],
                 "usage": _results_usage(results, body.n),
-            }
+            },
         )
 
     async def _completion_stream(
@@ -200,11 +215,13 @@ class OpenAIServing:
         created: int,
         body: CompletionRequest,
         meter: RequestMeter,
-    ) -> AsyncGenerator[str, None]:
-        def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
-            return _sse_chunk("text_completion", request_id, created, body, choices, usage)
+        shape: WireShape,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        usage = _Usage(jobs, body.n)
 
-        usage = _Usage(body.n)
+        def chunk(choices: list[dict[str, Any]], final_usage: dict[str, Any] | None = None) -> dict[str, Any]:
+            return _chunk("text_completion", request_id, created, body, choices, shape, usage, final_usage)
+
         # Where each choice's next token starts in its text, for completions' text_offset.
         offsets = [len(echoes[i // body.n]) for i in range(len(jobs))]
         if body.echo:
@@ -235,6 +252,7 @@ class OpenAIServing:
             "message": {"role": "assistant", "content": result.text},
             "logprobs": logprobs,
             "finish_reason": _finish_reason(result),
+            "stop_reason": result.stop_reason,
         }
 
     @staticmethod
@@ -250,6 +268,7 @@ class OpenAIServing:
             "text": echo + result.text,
             "logprobs": logprobs,
             "finish_reason": _finish_reason(result),
+            "stop_reason": result.stop_reason,
         }
 
     @staticmethod
@@ -294,8 +313,11 @@ async def _metered_collect(
     return results
 
 
-async def _guarded(events: AsyncGenerator[str, None], meter: RequestMeter) -> AsyncIterator[str]:
-    """A stream's events, then [DONE]; an error after the status line is sent becomes an error event.
+async def _guarded(
+    events: AsyncGenerator[dict[str, Any], None], meter: RequestMeter, shape: WireShape
+) -> AsyncIterator[str]:
+    """A stream's chunks framed by shape, then its end marker; an error after the status line
+    is sent becomes an error event.
 
     Closing this (the client went away) closes the events' generator at once, which aborts its
     generation, and records the call as cancelled unless it had already finished.
@@ -303,25 +325,38 @@ async def _guarded(events: AsyncGenerator[str, None], meter: RequestMeter) -> As
     try:
         async with aclosing(events):
             async for event in events:
-                yield event
+                yield shape.stream_event(event)
     except Exception as exc:
         error = stream_error(exc)
         meter.finish(error.code)
-        yield sse_data(openai_error_body(error))
+        yield shape.stream_error(error)
     finally:
         meter.finish("cancelled")  # a no-op once the call was recorded
-    yield DONE
+    end = shape.stream_end()
+    if end is not None:
+        yield end
 
 
-def _sse_chunk(
+def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _json_answer(shape: WireShape, payload: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(shape.response(payload))
+
+
+def _chunk(
     kind: str,
     request_id: str,
     created: int,
     body: ChatCompletionRequest | CompletionRequest,
     choices: list[dict[str, Any]],
-    usage: dict[str, Any] | None,
-) -> str:
-    """One streamed chunk; with include_usage every chunk has "usage" (null until the last)."""
+    shape: WireShape,
+    usage: _Usage,
+    final_usage: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One streamed chunk. With include_usage every chunk has "usage" (null until the last);
+    a shape with usage_in_every_chunk gets the usage so far in each."""
     payload: dict[str, Any] = {
         "id": request_id,
         "object": kind,
@@ -330,9 +365,11 @@ def _sse_chunk(
         "system_fingerprint": SYSTEM_FINGERPRINT,
         "choices": choices,
     }
-    if body.include_usage:
-        payload["usage"] = usage
-    return sse_data(payload)
+    if shape.usage_in_every_chunk:
+        payload["usage"] = final_usage or usage.as_dict()
+    elif body.include_usage:
+        payload["usage"] = final_usage
+    return payload
 
 
 def _chat_delta(index: int, delta: dict[str, Any], finish_reason: object = None) -> dict[str, Any]:
