@@ -116,13 +116,23 @@ class EngineClient:
 
     # Generation -------------------------------------------------------------------
     async def generate(
-        self, prompt_token_ids: list[int], params: SamplingParams, request_id: str | None = None
+        self,
+        prompt_token_ids: list[int],
+        params: SamplingParams,
+        request_id: str | None = None,
+        *,
+        session_id: str | None = None,
     ) -> AsyncIterator[EngineOutput]:
-        """Streams a request's outputs; closing the iterator early aborts the request."""
+        """Streams a request's outputs; closing the iterator early aborts the request.
+
+        With session_id, the request's KV is kept when it ends normally, and a
+        later request of the same session whose prompt is this one's tokens
+        (prompt and output) resumes from it without computing them again.
+        """
         self._check_alive()
         request_id = request_id or f"req-{uuid.uuid4().hex}-{next(self._ids)}"
         self._wait_for_structured(params)
-        request = self._core.make_request(request_id, prompt_token_ids, params)
+        request = self._core.make_request(request_id, prompt_token_ids, params, session_id)
         outputs: asyncio.Queue[EngineOutput] = asyncio.Queue()
         self._queues[request_id] = (asyncio.get_running_loop(), outputs)
         self._inbox.put(_Add(request))
@@ -144,6 +154,10 @@ class EngineClient:
 
     def abort(self, request_id: str) -> None:
         self._inbox.put(_Abort(request_id))
+
+    def drop_session(self, session_id: str) -> None:
+        """Frees the KV a session kept, if any (between steps; no waiting)."""
+        self.call_in_engine(lambda core: core.drop_session(session_id))
 
     def stats(self) -> EngineStats:
         return self._core.stats()

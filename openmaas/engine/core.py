@@ -54,8 +54,14 @@ class EngineCore:
         self._num_generated_tokens = 0
 
     # Requests -------------------------------------------------------------------
-    def make_request(self, request_id: str, prompt_token_ids: list[int], params: SamplingParams) -> Request:
-        """Validates a prompt against this model and builds its Request (pure; any thread)."""
+    def make_request(
+        self, request_id: str, prompt_token_ids: list[int], params: SamplingParams, session_id: str | None = None
+    ) -> Request:
+        """Validates a prompt against this model and builds its Request (pure; any thread).
+
+        session_id: keep the request's KV when it ends, and resume from what
+        the session kept if prompt_token_ids continue it (kv_cache.py).
+        """
         num_prompt = len(prompt_token_ids)
         if num_prompt == 0:
             raise InvalidRequest("the prompt is empty", param="prompt")
@@ -99,6 +105,7 @@ class EngineCore:
             # numpy seeds must be non-negative; any integer a client sends maps onto one.
             rng=np.random.default_rng(None if params.seed is None else params.seed % 2**64),
             constraint=constraint,
+            session_id=session_id if params.num_beams == 1 else None,
         )
 
     def add_request(self, request: Request) -> None:
@@ -136,6 +143,10 @@ class EngineCore:
             outputs.append(self._output(request, "", (), error=message))
         self._beams_waiting.clear()
         return outputs
+
+    def drop_session(self, session_id: str) -> bool:
+        """Frees the KV a session kept (its owner forgot it)."""
+        return self.kv_cache.drop_session(session_id)
 
     def has_work(self) -> bool:
         return self.scheduler.has_work() or bool(self._beam_jobs or self._beams_waiting)
@@ -247,7 +258,8 @@ class EngineCore:
     def _finish(self, request: Request, reason: FinishReason, stop_reason: str | int | None = None) -> None:
         request.finish_reason = reason
         request.stop_reason = stop_reason
-        self.scheduler.finish(request)
+        keep = request.session_id is not None and reason in (FinishReason.STOP, FinishReason.LENGTH)
+        self.scheduler.finish(request, keep_session=keep)
 
     def _output(
         self,
@@ -281,6 +293,9 @@ class EngineCore:
             self._num_computed_prompt_tokens += chunk.num_tokens
             if chunk.start == chunk.request.num_cached_tokens:  # its first chunk
                 self._num_cached_prompt_tokens += chunk.request.num_cached_tokens
+        for request in plan.decode:
+            if request.num_output_tokens == 0:  # resumed from its session: its first step
+                self._num_cached_prompt_tokens += request.num_cached_tokens
 
     def stats(self) -> EngineStats:
         kv = self.kv_cache
@@ -297,6 +312,7 @@ class EngineCore:
             num_free_slots=kv.num_free_slots,
             num_cached_slots=kv.num_cached_slots,
             num_total_slots=kv.num_total_slots,
+            num_session_resumes=kv.num_resumes,
         )
 
     def check_invariants(self) -> None:

@@ -27,6 +27,16 @@ a prefix is reused in whole prompt chunks (``chunk_size``), so a prompt's
 chunk layout, and so its KV to the last bit, never depends on the cache;
 * otherwise the prompt gets an empty slot, or the least recently used cached one.
 
+A request may also name a **session**: when it ends (stop or length), its
+whole sequence (prompt and output, all but the last sampled token, whose KV
+is not computed yet) is kept in an idle prompt slot under the session id,
+and a later request of that session whose tokens extend it by exactly that
+one token resumes there: its KV is copied into the decode region and it
+decodes at once, computing no prompt token again. A session slot is never a
+prefix-cache match (its output tokens were computed one by one, in batches
+that depended on the load) and is evicted like any cached slot, least
+recently used first.
+
 The bookkeeping is pure: memory operations go through the ``KVMemory``
 protocol, so it is tested without a model.
 """
@@ -71,6 +81,8 @@ class PromptSlot:
     cached_token_ids: list[int] = field(default_factory=list)
     owner: Request | None = None
     last_used: int = 0
+    # Set when an idle slot holds a finished request's whole sequence for its session.
+    session_id: str | None = None
 
     def held_token_ids(self) -> list[int]:
         if self.owner is not None:
@@ -103,6 +115,7 @@ class KVCacheManager:
         self.num_copies = 0
         self.num_adoptions = 0
         self.num_evictions = 0
+        self.num_resumes = 0
 
     @property
     def num_total_slots(self) -> int:
@@ -140,7 +153,7 @@ class KVCacheManager:
         best: PrefixMatch | None = None
         candidates: list[tuple[int, list[int], PromptSlot | None]] = []
         for slot in self._prompt_slots:
-            if slot.owner is None or include_in_use:
+            if slot.session_id is None and (slot.owner is None or include_in_use):
                 candidates.append((slot.slot_id, slot.held_token_ids(), slot if slot.owner is None else None))
         if include_in_use:
             for request in self.decoding:
@@ -185,6 +198,7 @@ class KVCacheManager:
             slot, num_reused = self._take_victim(), 0
         self._memory.trim_sequence(slot.slot_id, num_reused)
         slot.cached_token_ids = []
+        slot.session_id = None
         slot.owner = request
         slot.last_used = self._tick()
         request.slot_id = slot.slot_id
@@ -207,18 +221,29 @@ class KVCacheManager:
         request.slot_id = decode_slot
         self.decoding.append(request)
 
-    def free(self, request: Request) -> None:
-        """Releases request's slot. A prompt slot keeps what was computed as a cache entry."""
+    def free(self, request: Request, *, keep_session: bool = False) -> None:
+        """Releases request's slot. A prompt slot keeps what was computed as a cache entry.
+
+        With keep_session (the request ended normally and names a session),
+        its computed tokens are kept as that session's slot instead.
+        """
         if request.slot_id is None:
             return
+        keep_session = keep_session and request.session_id is not None
+        if keep_session:
+            self.drop_session(request.session_id or "")
         if request.slot_id >= self.decode_region_size:
             slot = self._owned_prompt_slot(request)
             slot.owner = None
             slot.cached_token_ids = request.token_ids[: request.num_computed_tokens]
             slot.last_used = self._tick()
+            if keep_session and slot.cached_token_ids:
+                slot.session_id = request.session_id
             if not slot.cached_token_ids:
                 self._memory.trim_sequence(slot.slot_id, 0)
         else:
+            if keep_session:
+                self._keep_session(request)
             index = request.slot_id
             if self.decoding[index] is not request:
                 raise RuntimeError(f"decode slot {index} is not owned by request {request.request_id}")
@@ -232,6 +257,58 @@ class KVCacheManager:
             self._memory.trim_sequence(len(self.decoding), 0)
         request.slot_id = None
 
+    # Sessions ---------------------------------------------------------------------
+    def _keep_session(self, request: Request) -> None:
+        """Copies a finished decoding request's sequence into an idle prompt slot under its session."""
+        if not any(s.owner is None for s in self._prompt_slots):
+            return  # every prompt slot is prefilling: the session is simply not kept
+        slot = self._take_victim()
+        self._memory.copy_sequence(request.slot_id or 0, slot.slot_id)
+        self.num_copies += 1
+        slot.cached_token_ids = request.token_ids[: request.num_computed_tokens]
+        slot.session_id = request.session_id
+        slot.last_used = self._tick()
+
+    def session_slot(self, session_id: str) -> PromptSlot | None:
+        for slot in self._prompt_slots:
+            if slot.session_id == session_id:
+                return slot
+        return None
+
+    def drop_session(self, session_id: str) -> bool:
+        """Frees the slot kept for session_id, if there is one."""
+        slot = self.session_slot(session_id)
+        if slot is None:
+            return False
+        self._memory.trim_sequence(slot.slot_id, 0)
+        slot.cached_token_ids = []
+        slot.session_id = None
+        return True
+
+    def resume(self, request: Request) -> bool:
+        """Starts request straight in the decode run from its session's slot, if that slot holds
+        every token of the request but the last; else drops a stale session slot and returns False."""
+        if request.session_id is None:
+            return False
+        slot = self.session_slot(request.session_id)
+        if slot is None:
+            return False
+        held = slot.cached_token_ids
+        if len(held) != request.num_tokens - 1 or request.token_ids[: len(held)] != held:
+            self.drop_session(request.session_id)
+            return False
+        decode_slot = len(self.decoding)
+        if decode_slot >= self.max_num_seqs:
+            raise RuntimeError("decode region full (the scheduler admitted too many requests)")
+        self._memory.copy_sequence(slot.slot_id, decode_slot)
+        self.num_copies += 1
+        self.num_resumes += 1
+        self.drop_session(request.session_id)
+        request.slot_id = decode_slot
+        request.num_computed_tokens = request.num_cached_tokens = len(held)
+        self.decoding.append(request)
+        return True
+
     def reserve_prompt_slots(self, request: Request, count: int) -> list[int] | None:
         """Gives a beam-search request count prompt slots (evicting cached ones), or None if too few are idle."""
         idle = [s for s in self._prompt_slots if s.owner is None]
@@ -244,6 +321,7 @@ class KVCacheManager:
                 self.num_evictions += 1
             self._memory.trim_sequence(slot.slot_id, 0)
             slot.cached_token_ids = []
+            slot.session_id = None
             slot.owner = request
             slot.last_used = self._tick()
         return sorted(s.slot_id for s in chosen)
@@ -270,6 +348,11 @@ class KVCacheManager:
                 raise AssertionError(f"prompt slot {slot.slot_id} owner points at slot {slot.owner.slot_id}")
             if slot.owner is not None and slot.cached_token_ids:
                 raise AssertionError(f"owned prompt slot {slot.slot_id} also holds cached tokens")
+            if slot.session_id is not None and (slot.owner is not None or not slot.cached_token_ids):
+                raise AssertionError(f"session slot {slot.slot_id} is owned or empty")
+        sessions = [s.session_id for s in self._prompt_slots if s.session_id is not None]
+        if len(sessions) != len(set(sessions)):
+            raise AssertionError("a session holds more than one slot")
         if any(r in self.decoding for r in owners):
             raise AssertionError("a request holds a decode and a prompt slot")
         if len(self.decoding) + len(set(map(id, owners))) > self.max_num_seqs:

@@ -61,3 +61,4 @@ class EngineStats:
     num_free_slots: int
     num_cached_slots: int
     num_total_slots: int
+    num_session_resumes: int = 0  # requests that continued from the KV their session kept

@@ -59,6 +59,8 @@ class Request:
     finish_reason: FinishReason | None = None
     stop_reason: str | int | None = None
     constraint: TokenConstraint | None = None
+    # A session keeps the request's KV when it ends, for a later request that continues it.
+    session_id: str | None = None
 
     @property
     def num_tokens(self) -> int:

@@ -84,6 +84,12 @@ class Scheduler:
             if not self.kv_cache.can_start_prompt():
                 break
             request = self.waiting.popleft()
+            if self.kv_cache.resume(request):
+                # Its session's KV holds all but its last token: it decodes from this very step.
+                request.status = RequestStatus.RUNNING
+                plan.decode.append(request)
+                budget -= 1
+                continue
             if self._should_wait_for_shared_prefill(request):
                 deferred.append(request)
                 continue
@@ -99,14 +105,14 @@ class Scheduler:
         self.prefilling.remove(request)
         self.kv_cache.start_decode(request)
 
-    def finish(self, request: Request) -> None:
-        """Removes a request that is done (or aborted) and frees its slot."""
+    def finish(self, request: Request, *, keep_session: bool = False) -> None:
+        """Removes a request that is done (or aborted) and frees its slot (kept for its session if asked)."""
         request.status = RequestStatus.FINISHED
         if request in self.prefilling:
             self.prefilling.remove(request)
         elif request in self.waiting:
             self.waiting.remove(request)
-        self.kv_cache.free(request)
+        self.kv_cache.free(request, keep_session=keep_session)
 
     def find(self, request_id: str) -> Request | None:
         for group in (self.decoding, self.prefilling, self.waiting):

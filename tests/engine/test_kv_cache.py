@@ -615,3 +615,64 @@ def test_mixed_lifecycle_returns_every_slot(kv: KVCacheManager, memory: Recordin
     assert memory.take() == [("copy", 2, 1), ("trim", 2, 0), ("copy", 1, 0), ("trim", 1, 0), ("trim", 0, 0)]
     assert_all_free(kv)
     assert kv.num_cached_slots == 2
+
+
+# Sessions ---------------------------------------------------------------------------
+def _session_request(request_id: str, prompt: list[int], session_id: str) -> Request:
+    request = make_request(request_id, prompt)
+    request.session_id = session_id
+    return request
+
+
+def test_a_finished_decoding_request_keeps_its_whole_sequence_for_its_session(
+    kv: KVCacheManager, memory: RecordingMemory
+) -> None:
+    a = _session_request("a", tokens(0, 8), "s")
+    start(kv, a)
+    to_decode(kv, a)
+    decode_steps(a, 3)  # 8 prompt + 4 sampled tokens; the last one's KV is not computed yet
+    memory.take()
+    kv.free(a, keep_session=True)
+    kv.check_invariants()
+    # P0 still holds a's prompt as a prefix-cache entry: the session goes to the empty P1.
+    assert memory.take() == [("copy", 0, P1), ("trim", 0, 0)]
+    slot = kv.session_slot("s")
+    assert slot is not None and slot.slot_id == P1
+    assert slot.cached_token_ids == a.token_ids[:-1]
+    assert kv.num_cached_slots == 2
+
+
+def test_a_request_continuing_its_session_resumes_in_the_decode_run(
+    kv: KVCacheManager, memory: RecordingMemory
+) -> None:
+    a = _session_request("a", tokens(0, 8), "s")
+    start(kv, a)
+    to_decode(kv, a)
+    decode_steps(a, 3)
+    kv.free(a, keep_session=True)
+    memory.take()
+    b = _session_request("b", list(a.token_ids), "s")
+    assert kv.resume(b)
+    kv.check_invariants()
+    assert memory.take() == [("copy", P1, 0), ("trim", P1, 0)]
+    assert b.slot_id == 0 and kv.decoding == [b]
+    assert b.num_computed_tokens == b.num_cached_tokens == b.num_tokens - 1
+    assert kv.session_slot("s") is None
+
+
+def test_a_session_slot_is_never_a_prefix_match_and_a_stale_one_is_dropped(
+    kv: KVCacheManager, memory: RecordingMemory
+) -> None:
+    a = _session_request("a", tokens(0, 8), "s")
+    start(kv, a)
+    compute_prompt(a)
+    kv.free(a, keep_session=True)  # ended at its first token: the prompt slot becomes the session's
+    kv.check_invariants()
+    assert kv.session_slot("s") is not None
+    assert kv.longest_match(tokens(0, 8)) is None
+    diverged = _session_request("b", tokens(0, 7) + [5, 6], "s")
+    memory.take()
+    assert not kv.resume(diverged)
+    assert memory.take() == [("trim", P0, 0)]
+    assert kv.session_slot("s") is None
+    assert_all_free(kv)
