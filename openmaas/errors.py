@@ -71,6 +71,14 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class Conflict(OpenmaasError):
+    """The request clashes with one still running (e.g. the same request_id twice at once)."""
+
+    code = "conflict"
+    http_status = 409
+    error_type = "invalid_request_error"
+
+
 class RateLimited(OpenmaasError):
     code = "rate_limit_exceeded"
     http_status = 429

@@ -16,6 +16,8 @@ class Job:
 
     prompt_token_ids: list[int]
     params: SamplingParams
+    # Keeps the job's KV when it ends, for a later job that continues it (EngineClient.generate).
+    session_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -42,14 +44,16 @@ async def stream_jobs(
     refused before a streamed response has started.
     """
     if len(jobs) == 1:
-        async for output in engine.generate(jobs[0].prompt_token_ids, jobs[0].params, request_id):
+        job = jobs[0]
+        async for output in engine.generate(job.prompt_token_ids, job.params, request_id, session_id=job.session_id):
             yield 0, output
         return
     merged: asyncio.Queue[tuple[int, EngineOutput | BaseException]] = asyncio.Queue()
 
     async def pump(index: int, job: Job) -> None:
         try:
-            async for output in engine.generate(job.prompt_token_ids, job.params, f"{request_id}-{index}"):
+            outputs = engine.generate(job.prompt_token_ids, job.params, f"{request_id}-{index}", session_id=job.session_id)
+            async for output in outputs:
                 merged.put_nowait((index, output))
         except Exception as exc:
             merged.put_nowait((index, exc))

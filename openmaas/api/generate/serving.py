@@ -1,0 +1,209 @@
+"""Serving the generate dialect: raw prompts in, plain text (or the batch array) out, sessions kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from openmaas.api.generate.protocol import (
+    GenerateBatchRequest,
+    GenerateRequest,
+    GenerationConfig,
+    GenerationDefaults,
+)
+from openmaas.api.generate.sessions import Session, SessionItem, SessionStore
+from openmaas.api.generation import ChoiceResult, Job, collect_jobs, raise_if_failed, stream_jobs, validate_jobs
+from openmaas.api.metering import Metrics, RequestMeter
+from openmaas.api.sse import ClientDisconnected, until_disconnected
+from openmaas.engine import EngineClient, EngineOutput
+from openmaas.errors import InvalidRequest, ModelNotFound, OpenmaasError
+from openmaas.fleet.fleet import ModelFleet, ServedModel
+
+logger = logging.getLogger(__name__)
+
+DIALECT = "generate"
+TEXT_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class GenerateServing:
+    """/api/generate and /api/generate-batch over a ModelFleet, with their sessions."""
+
+    def __init__(self, fleet: ModelFleet, metrics: Metrics, defaults: GenerationDefaults, sessions: SessionStore):
+        self._fleet = fleet
+        self._metrics = metrics
+        self._defaults = defaults
+        self._sessions = sessions
+
+    # /api/generate -------------------------------------------------------------
+    async def generate(self, body: GenerateRequest, http: Request) -> PlainTextResponse | StreamingResponse:
+        session, served = self._session(
+            f"generate:{body.request_id}", body.model, [(body.request_id, body.prompt)], body.generation_config
+        )
+        item = session.items[0]
+        engine = served.engine
+        try:
+            jobs = await self._jobs(engine, session, body.generation_config)
+        except BaseException:
+            self._release(session, failed=True)
+            raise
+        prefix = "" if body.only_new_tokens else self._full_text(engine, item)
+        meter = self._metrics.meter(served.source.model_id, DIALECT)
+        request_id = f"gen-{uuid.uuid4().hex}"
+        if body.stream_response:
+            stream = self._text_stream(engine, session, jobs, request_id, prefix, meter)
+            return StreamingResponse(stream, media_type="text/plain; charset=utf-8", headers=TEXT_HEADERS)
+        results = await self._collect(http, engine, session, jobs, request_id, meter)
+        result = results[0]
+        headers = {
+            "X-Prompt-Tokens": str(result.num_prompt_tokens),
+            "X-Cached-Tokens": str(result.num_cached_tokens),
+            "X-Completion-Tokens": str(result.num_output_tokens),
+        }
+        return PlainTextResponse(prefix + result.text, headers=headers)
+
+    async def _text_stream(
+        self,
+        engine: EngineClient,
+        session: Session,
+        jobs: list[Job],
+        request_id: str,
+        prefix: str,
+        meter: RequestMeter,
+    ) -> AsyncIterator[str]:
+        """The text as it comes. Plain text has no room for an error: one ends the stream (and is logged)."""
+        item = session.items[0]
+        status = "cancelled"
+        try:
+            if prefix:
+                yield prefix
+            async for _, output in stream_jobs(engine, jobs, request_id):
+                meter.observe(output)
+                raise_if_failed(output)
+                _record(item, output)
+                if output.text:
+                    yield output.text
+            status = "ok"
+        except OpenmaasError as exc:
+            logger.warning("generate stream %s ended by an error: %s", request_id, exc.message)
+            status = exc.code
+        finally:
+            meter.finish(status)
+            self._release(session)
+
+    # /api/generate-batch ---------------------------------------------------------
+    async def generate_batch(self, body: GenerateBatchRequest, http: Request) -> JSONResponse:
+        ids = [p.request_id for p in body.prompts]
+        if len(set(ids)) != len(ids):
+            raise InvalidRequest("request_id values must be distinct within a batch", param="prompts")
+        # The batch is one session, keyed by its ordered ids: another order is another session.
+        key = "batch:" + json.dumps(ids)
+        session, served = self._session(
+            key, body.model, [(p.request_id, p.prompt) for p in body.prompts], body.generation_config
+        )
+        engine = served.engine
+        try:
+            jobs = await self._jobs(engine, session, body.generation_config)
+        except BaseException:
+            self._release(session, failed=True)
+            raise
+        # Each call's new text comes from its results, not from the session (which holds every call's).
+        before = [item.generated_text for item in session.items]
+        meter = self._metrics.meter(served.source.model_id, DIALECT)
+        results = await self._collect(http, engine, session, jobs, f"genb-{uuid.uuid4().hex}", meter)
+        answer: list[dict[str, Any]] = []
+        for item, result, earlier in zip(session.items, results, before, strict=True):
+            entry: dict[str, Any] = {"request_id": item.request_id}
+            if body.only_new_tokens:
+                entry["response"] = result.text
+            else:
+                entry["prompt"] = _with_special_tokens(engine, item.prompt_token_ids)
+                entry["response"] = earlier + result.text
+            answer.append(entry)
+        return JSONResponse(answer)
+
+    # Shared --------------------------------------------------------------------------
+    def _session(
+        self, key: str, model: str | None, prompts: list[tuple[str, str]], config: GenerationConfig
+    ) -> tuple[Session, ServedModel]:
+        """The session to run: the one key names (its prompts then ignored), or a new one."""
+        session = self._sessions.checkout(key)
+        if session is not None:
+            try:
+                return session, self._fleet.get(session.model_id)
+            except ModelNotFound:
+                self._release(session, failed=True)
+                session = None
+        served = self._served(model)
+        engine = served.engine
+        items = []
+        for index, (request_id, prompt) in enumerate(prompts):
+            # As Hugging Face tokenizers do: BOS added, special-token text parsed as special tokens.
+            token_ids = engine.tokenize(prompt, add_special=True, parse_special=True)
+            items.append(SessionItem(request_id, token_ids, list(token_ids), f"{key}#{index}"))
+        return self._sessions.open(key, served.source.model_id, items), served
+
+    def _served(self, model: str | None) -> ServedModel:
+        if model is not None:
+            return self._fleet.get(model)
+        served = self._fleet.list()
+        if not served:
+            raise ModelNotFound("no model is loaded", param="model")
+        return served[0]
+
+    async def _jobs(self, engine: EngineClient, session: Session, config: GenerationConfig) -> list[Job]:
+        params = config.to_sampling_params(self._defaults)
+        jobs = [Job(item.token_ids, params, session_id=item.engine_session_id) for item in session.items]
+        await validate_jobs(engine, jobs)
+        return jobs
+
+    async def _collect(
+        self,
+        http: Request,
+        engine: EngineClient,
+        session: Session,
+        jobs: list[Job],
+        request_id: str,
+        meter: RequestMeter,
+    ) -> list[ChoiceResult]:
+        """Runs the jobs to the end; the session takes their tokens only if the answer is complete
+        (a client that left, or a failure, leaves the session where it was)."""
+        try:
+            results = await until_disconnected(http, collect_jobs(engine, jobs, request_id, meter.observe))
+        except OpenmaasError as exc:
+            meter.finish("cancelled" if isinstance(exc, ClientDisconnected) else exc.code)
+            self._release(session, failed=True)
+            raise
+        for item, result in zip(session.items, results, strict=True):
+            item.token_ids.extend(result.token_ids)
+            item.generated_text += result.text
+        self._release(session)
+        meter.finish("ok")
+        return results
+
+    def _release(self, session: Session, *, failed: bool = False) -> None:
+        """Ends a call: the session may be continued, or, if its first call never ran, is forgotten."""
+        never_ran = all(item.token_ids == item.prompt_token_ids for item in session.items)
+        if failed and never_ran:
+            self._sessions.discard(session)
+        else:
+            self._sessions.checkin(session)
+
+    @staticmethod
+    def _full_text(engine: EngineClient, item: SessionItem) -> str:
+        """The sequence so far as Hugging Face decodes it: special tokens written out."""
+        return _with_special_tokens(engine, item.prompt_token_ids) + item.generated_text
+
+
+def _record(item: SessionItem, output: EngineOutput) -> None:
+    item.token_ids.extend(output.token_ids)
+    item.generated_text += output.text
+
+
+def _with_special_tokens(engine: EngineClient, token_ids: list[int]) -> str:
+    return b"".join(engine.token_bytes(t) for t in token_ids).decode("utf-8", errors="replace")
