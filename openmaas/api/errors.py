@@ -2,7 +2,9 @@
 
 Each dialect registers a renderer for the path prefix it serves; the
 handlers below pick the renderer by path, so a 404 for an unknown route or a
-body that fails validation still answers in the client's own dialect.
+body that fails validation still answers in the client's own dialect. A
+dialect whose error shape depends on the client (the portal dialect answers
+OpenAI's SDKs in OpenAI's shape) registers a chooser that reads the headers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openmaas.errors import (
@@ -28,6 +31,8 @@ from openmaas.errors import (
 logger = logging.getLogger(__name__)
 
 ErrorRenderer = Callable[[OpenmaasError], dict[str, Any]]
+#: Picks a request's renderer from its headers.
+RendererChooser = Callable[[Headers], ErrorRenderer]
 
 
 def openai_error_body(exc: OpenmaasError) -> dict[str, Any]:
@@ -39,24 +44,31 @@ class ErrorRenderers:
     """Path prefix -> renderer; the longest matching prefix wins, OpenAI's shape otherwise."""
 
     def __init__(self) -> None:
-        self._by_prefix: list[tuple[str, ErrorRenderer]] = []
+        self._by_prefix: list[tuple[str, RendererChooser]] = []
 
     def register(self, prefix: str, renderer: ErrorRenderer) -> None:
-        self._by_prefix.append((prefix, renderer))
+        self.register_chooser(prefix, lambda _headers: renderer)
+
+    def register_chooser(self, prefix: str, choose: RendererChooser) -> None:
+        """For a dialect whose error shape depends on the request's headers."""
+        self._by_prefix.append((prefix, choose))
         self._by_prefix.sort(key=lambda item: len(item[0]), reverse=True)
 
-    def for_path(self, path: str) -> ErrorRenderer:
-        for prefix, renderer in self._by_prefix:
+    def for_path(self, path: str, headers: Headers | None = None) -> ErrorRenderer:
+        for prefix, choose in self._by_prefix:
             if path.startswith(prefix):
-                return renderer
+                return choose(headers if headers is not None else Headers())
         return openai_error_body
 
 
-def error_response(renderers: ErrorRenderers, path: str, exc: OpenmaasError) -> JSONResponse:
+def error_response(
+    renderers: ErrorRenderers, path: str, exc: OpenmaasError, request_headers: Headers | None = None
+) -> JSONResponse:
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return JSONResponse(renderers.for_path(path)(exc), status_code=exc.http_status, headers=headers)
+    body = renderers.for_path(path, request_headers)(exc)
+    return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 
 _TYPE_TAG = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|function-.*|literal\[.*\])$")
@@ -95,17 +107,18 @@ def _http_error(exc: StarletteHTTPException) -> OpenmaasError:
 def install_error_handlers(app: FastAPI, renderers: ErrorRenderers) -> None:
     @app.exception_handler(OpenmaasError)
     async def _openmaas(request: Request, exc: OpenmaasError) -> JSONResponse:
-        return error_response(renderers, request.url.path, exc)
+        return error_response(renderers, request.url.path, exc, request.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(renderers, request.url.path, _validation_error(exc))
+        return error_response(renderers, request.url.path, _validation_error(exc), request.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(renderers, request.url.path, _http_error(exc))
+        return error_response(renderers, request.url.path, _http_error(exc), request.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s", request.url.path)
-        return error_response(renderers, request.url.path, OpenmaasError("internal error; see the server log"))
+        error = OpenmaasError("internal error; see the server log")
+        return error_response(renderers, request.url.path, error, request.headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,7 +19,7 @@ class BodySizeLimit:
     the 413 can still be answered before any route runs.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, render: Callable[[str, OpenmaasError], Response]) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, render: Callable[[str, OpenmaasError, Headers], Response]) -> None:
         self._app = app
         self._max_bytes = max_bytes
         self._render = render
@@ -55,4 +56,4 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"request body over {self._max_bytes} bytes")
-        await self._render(scope["path"], error)(scope, receive, send)
+        await self._render(scope["path"], error, Headers(scope=scope))(scope, receive, send)
