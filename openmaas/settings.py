@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
 import platformdirs
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_home() -> Path:
@@ -23,6 +25,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="Port the HTTP server listens on.")
     model: str | None = Field(None, description="GGUF file to serve; unset serves the bundled Gemma 3 270M.")
     model_id: str | None = Field(None, description="Id clients use for the model; defaults from the file name.")
+    # NoDecode: the environment variable is split by _split_aliases, not parsed as JSON first.
+    model_aliases: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Other names the model answers to (e.g. a Hugging Face repo name)."
+    )
+    deployments_file: Path | None = Field(None, description="TOML file of deployments (/{deployment}/v1/...).")
+    api_key: SecretStr | None = Field(None, description="Bearer key every inference route requires; unset: open.")
     max_num_seqs: int = Field(32, description="Requests decoded together in one engine step.")
     max_num_batched_tokens: int = Field(512, description="Token budget of one engine step.")
     max_model_len: int = Field(2048, description="Context of one request (prompt + output), in tokens.")
@@ -35,6 +43,32 @@ class Settings(BaseSettings):
     num_threads: int | None = Field(None, description="CPU threads for llama.cpp; unset uses every core.")
     max_request_bytes: int = Field(8 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = Field("INFO", description="Python logging level.")
+    # The generate dialect's generation_config defaults (/api/generate, /api/generate-batch).
+    generate_num_beams: int = Field(1, ge=1, description="generation_config.num_beams when omitted.")
+    generate_do_sample: bool = Field(True, description="generation_config.do_sample when omitted (false: greedy).")
+    generate_temperature: float = Field(1.0, description="generation_config.temperature when omitted.")
+    generate_top_p: float = Field(1.0, description="generation_config.top_p when omitted.")
+    generate_top_k: int = Field(50, description="generation_config.top_k when omitted (0: no limit).")
+    generate_max_new_tokens: int = Field(256, ge=1, description="generation_config.max_new_tokens when omitted.")
+    generate_repetition_penalty: float = Field(1.0, description="generation_config.repetition_penalty when omitted.")
+    generate_length_penalty: float = Field(1.0, description="generation_config.length_penalty when omitted.")
+    generate_max_sessions: int = Field(
+        256, ge=1, description="request_id sessions kept for continuation; the least recently used go first."
+    )
+    generate_session_ttl: float = Field(
+        600.0, gt=0, description="Seconds a request_id session is kept after its last call."
+    )
     engine_debug_checks: bool = Field(
         False, description="Check the engine's slot invariants after every step (tests turn it on)."
     )
+
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _split_aliases(cls, value: Any) -> Any:
+        """A JSON array, or names separated by commas."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [name.strip() for name in text.split(",") if name.strip()]
+        return value

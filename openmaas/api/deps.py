@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from openmaas.api.completions.serving import CompletionsServing
 from openmaas.fleet.fleet import ModelFleet
 
 
@@ -15,3 +16,12 @@ def get_fleet(request: Request) -> ModelFleet:
 
 
 FleetDep = Annotated[ModelFleet, Depends(get_fleet)]
+
+
+def get_completions_serving(request: Request) -> CompletionsServing:
+    serving: CompletionsServing = request.app.state.completions_serving
+    return serving
+
+
+# Every dialect built on OpenAI's shapes (OpenAI, deployments, portal) serves through this one object.
+CompletionsServingDep = Annotated[CompletionsServing, Depends(get_completions_serving)]

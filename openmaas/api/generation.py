@@ -52,7 +52,9 @@ async def stream_jobs(
 
     async def pump(index: int, job: Job) -> None:
         try:
-            outputs = engine.generate(job.prompt_token_ids, job.params, f"{request_id}-{index}", session_id=job.session_id)
+            outputs = engine.generate(
+                job.prompt_token_ids, job.params, f"{request_id}-{index}", session_id=job.session_id
+            )
             async for output in outputs:
                 merged.put_nowait((index, output))
         except Exception as exc:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from openmaas.errors import InvalidRequest
+from openmaas.fleet.gguf_metadata import gguf_huggingface_repo
 
 logger = logging.getLogger(__name__)
 
@@ -18,10 +20,26 @@ BUNDLED_FILE_NAME = "gemma-3-270m-Q4_K_M.gguf"
 
 @dataclass(frozen=True, slots=True)
 class ModelSource:
-    """A model id and the local GGUF file that serves it."""
+    """A model id, the local GGUF file that serves it, and the other names it answers to.
+
+    Aliases are what vLLM calls extra served model names: typically the Hugging
+    Face repository the file was converted from ("google/gemma-3-270m-it").
+    """
 
     model_id: str
     path: Path
+    aliases: tuple[str, ...] = ()
+
+    def with_aliases(self, names: Iterable[str]) -> ModelSource:
+        """This source answering to names too (blank names, repeats and its own id dropped)."""
+        aliases = dict.fromkeys(self.aliases)
+        aliases.update(dict.fromkeys(name.strip() for name in names))
+        return replace(self, aliases=tuple(a for a in aliases if a and a != self.model_id))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name this model answers to, its id first."""
+        return (self.model_id, *self.aliases)
 
 
 def bundled_model(home: Path) -> ModelSource:
@@ -29,7 +47,7 @@ def bundled_model(home: Path) -> ModelSource:
     target = home / "models" / BUNDLED_FILE_NAME
     if not target.exists():
         _assemble_bundled(target)
-    return ModelSource(BUNDLED_MODEL_ID, target)
+    return _with_repo_alias(ModelSource(BUNDLED_MODEL_ID, target))
 
 
 def _assemble_bundled(target: Path) -> None:
@@ -58,4 +76,10 @@ def local_model(path: str, model_id: str | None = None) -> ModelSource:
     file = Path(path).expanduser()
     if not file.is_file():
         raise InvalidRequest(f"model file not found: {file}", param="model")
-    return ModelSource(model_id or file.name.removesuffix(".gguf"), file)
+    return _with_repo_alias(ModelSource(model_id or file.name.removesuffix(".gguf"), file))
+
+
+def _with_repo_alias(source: ModelSource) -> ModelSource:
+    """The source answering to the Hugging Face repository its GGUF metadata names, if any."""
+    repo = gguf_huggingface_repo(source.path)
+    return source if repo is None else source.with_aliases([repo])

@@ -12,11 +12,32 @@ from openai import OpenAI
 from tests.live_server import live_server
 
 MODEL = "gemma-3-270m"
+# Another name of the model, with a slash as Hugging Face repo names have.
+ALIAS = "google/gemma-3-270m"
+DEPLOYMENTS = f"""
+# The endpoint specification's defaults.
+[deployments.plain]
+model = "{MODEL}"
+
+# Bound through an alias with a slash; short outputs keep the tests fast.
+[deployments.short]
+model = "{ALIAS}"
+[deployments.short.defaults]
+max_tokens = 12
+"""
 
 
 @pytest.fixture(scope="session")
 def server_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
-    with live_server(openmaas_home) as url:
+    deployments = openmaas_home / "deployments.toml"
+    deployments.write_text(DEPLOYMENTS)
+    env = {
+        "OPENMAAS_DEPLOYMENTS_FILE": str(deployments),
+        "OPENMAAS_MODEL_ALIASES": ALIAS,
+        # A generate-dialect default that a test can see (docs/settings.md).
+        "OPENMAAS_GENERATE_MAX_NEW_TOKENS": "24",
+    }
+    with live_server(openmaas_home, env) as url:
         yield url
 
 

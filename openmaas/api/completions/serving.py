@@ -123,13 +123,16 @@ class CompletionsServing:
             await validate_jobs(engine, jobs)
         except ContextLengthExceeded as exc:
             raise ContextLengthExceeded(exc.message, param="messages") from None
-        request_id = f"chatcmpl-{uuid.uuid4().hex}"
+        request_id = f"{shape.chat_id_prefix}{uuid.uuid4().hex}"
         created = int(time.time())
+        # Metrics name the model by its id, whatever alias the client used.
+        meter = self._metrics.meter(served.source.model_id, shape.name)
         if body.stream:
-            meter = self._metrics.meter(body.model, shape.name)
             events = self._chat_stream(engine, jobs, request_id, created, body, meter, shape)
             return _event_stream(_guarded(events, meter, shape))
-        results = await _metered_collect(http, self._metrics.meter(body.model, shape.name), engine, jobs, request_id)
+        results = await _metered_collect(
+            http, self._metrics.meter(served.source.model_id, shape.name), engine, jobs, request_id
+        )
         return _json_answer(
             shape,
             {
@@ -188,11 +191,13 @@ class CompletionsServing:
         echoes = self._echoes(engine, body.prompt, prompts) if body.echo else [""] * len(prompts)
         request_id = f"cmpl-{uuid.uuid4().hex}"
         created = int(time.time())
+        meter = self._metrics.meter(served.source.model_id, shape.name)
         if body.stream:
-            meter = self._metrics.meter(body.model, shape.name)
             events = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter, shape)
             return _event_stream(_guarded(events, meter, shape))
-        results = await _metered_collect(http, self._metrics.meter(body.model, shape.name), engine, jobs, request_id)
+        results = await _metered_collect(
+            http, self._metrics.meter(served.source.model_id, shape.name), engine, jobs, request_id
+        )
         return _json_answer(
             shape,
             {

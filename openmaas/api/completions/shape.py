@@ -20,6 +20,8 @@ class WireShape:
     name = "openai"
     #: Whether every streamed chunk carries the usage so far (else only the last, on request).
     usage_in_every_chunk = False
+    #: How a chat completion's id starts (a hex uuid follows).
+    chat_id_prefix = "chatcmpl-"
 
     def response(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The body of a non-streamed answer."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from openmaas.api.completions.protocol import (
@@ -13,15 +13,7 @@ from openmaas.api.completions.protocol import (
     DetokenizeRequest,
     TokenizeRequest,
 )
-from openmaas.api.completions.serving import CompletionsServing
-
-
-def get_completions_serving(request: Request) -> CompletionsServing:
-    serving: CompletionsServing = request.app.state.completions_serving
-    return serving
-
-
-CompletionsServingDep = Annotated[CompletionsServing, Depends(get_completions_serving)]
+from openmaas.api.deps import CompletionsServingDep
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 # vLLM serves these beside /v1; clients that count tokens call them there.
