@@ -14,6 +14,7 @@ from openmaas.api import health, status
 from openmaas.api import metrics_route as metrics_router
 from openmaas.api.auth import ApiKeyVerifier, RequireApiKey
 from openmaas.api.completions.serving import CompletionsServing
+from openmaas.api.context import RequestContextMiddleware
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
 from openmaas.api.generate import router as generate_router
 from openmaas.api.generate.protocol import GenerationDefaults
@@ -25,6 +26,7 @@ from openmaas.api.openai import deployments as deployments_router
 from openmaas.api.openai import router as openai_router
 from openmaas.api.portal import router as portal_router
 from openmaas.api.portal.shape import choose_error_renderer as portal_error_renderer
+from openmaas.api.request_log import log_request
 from openmaas.control.deployments import Deployments, load_deployments
 from openmaas.engine import EngineConfig
 from openmaas.fleet.fleet import ModelFleet
@@ -105,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.api_key_verifier = ApiKeyVerifier(api_key)
     metrics = Metrics(lambda: {served.source.model_id: served.engine.stats() for served in fleet.list()})
+    metrics.add_listener(log_request)
     app.state.metrics = metrics
     app.state.completions_serving = CompletionsServing(fleet, metrics)
     app.state.generate_serving = GenerateServing(
@@ -115,6 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
     renderers.register(generate_router.PREFIX, generate_router.generate_error_body)
     install_error_handlers(app, renderers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, render=partial(error_response, renderers))
+    # Outermost, so every answer (a 413 included) carries its X-Request-Id.
+    app.add_middleware(RequestContextMiddleware)
     # Every inference route needs the API key when one is set; /health, /metrics and status stay open.
     auth = [RequireApiKey]
     app.include_router(health.router)

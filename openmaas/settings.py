@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     num_threads: int | None = Field(None, description="CPU threads for llama.cpp; unset uses every core.")
     max_request_bytes: int = Field(8 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or one JSON object each.")
     # The generate dialect's generation_config defaults (/api/generate, /api/generate-batch).
     generate_num_beams: int = Field(1, ge=1, description="generation_config.num_beams when omitted.")
     generate_do_sample: bool = Field(True, description="generation_config.do_sample when omitted (false: greedy).")

@@ -130,9 +130,7 @@ class CompletionsServing:
         if body.stream:
             events = self._chat_stream(engine, jobs, request_id, created, body, meter, shape)
             return _event_stream(_guarded(events, meter, shape))
-        results = await _metered_collect(
-            http, self._metrics.meter(served.source.model_id, shape.name), engine, jobs, request_id
-        )
+        results = await _metered_collect(http, meter, engine, jobs, request_id)
         return _json_answer(
             shape,
             {
@@ -195,9 +193,7 @@ class CompletionsServing:
         if body.stream:
             events = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter, shape)
             return _event_stream(_guarded(events, meter, shape))
-        results = await _metered_collect(
-            http, self._metrics.meter(served.source.model_id, shape.name), engine, jobs, request_id
-        )
+        results = await _metered_collect(http, meter, engine, jobs, request_id)
         return _json_answer(
             shape,
             {

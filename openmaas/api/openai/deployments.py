@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AliasChoices, Field, ValidationError
 
 from openmaas.api.completions.protocol import ChatCompletionRequest, CompletionRequest
+from openmaas.api.context import current_request
 from openmaas.api.deps import CompletionsServingDep, FleetDep
 from openmaas.control.deployments import Deployment, Deployments, DeploymentsFileError
 from openmaas.engine import SamplingParams
@@ -91,9 +92,11 @@ def get_deployments(request: Request) -> Deployments:
     return deployments
 
 
-def get_deployment(deployment: str, request: Request) -> Deployment:
+async def get_deployment(deployment: str, request: Request) -> Deployment:
     """The deployment the path names; 404 ``deployment_not_found`` before the body is looked at."""
-    return get_deployments(request).get(deployment)
+    found = get_deployments(request).get(deployment)
+    current_request().deployment = found.name  # the call's record names it
+    return found
 
 
 DeploymentDep = Annotated[Deployment, Depends(get_deployment)]
