@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from openmaas.api import metrics_route as metrics_router
 from openmaas.api.auth import ApiKeyVerifier, RequireApiKey
 from openmaas.api.completions.serving import CompletionsServing
 from openmaas.api.context import RequestContextMiddleware
+from openmaas.api.drain import Drain
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
 from openmaas.api.generate import router as generate_router
 from openmaas.api.generate.protocol import GenerationDefaults
@@ -53,6 +55,8 @@ def engine_config(settings: Settings, source: ModelSource) -> EngineConfig:
         num_cache_slots=settings.num_cache_slots,
         prefill_chunk_size=settings.prefill_chunk_size,
         num_threads=settings.num_threads,
+        max_queued_requests=settings.max_queued_requests,
+        max_queued_prompt_tokens=settings.max_queued_prompt_tokens,
     )
 
 
@@ -82,6 +86,7 @@ def _session_store(settings: Settings, fleet: ModelFleet) -> SessionStore:
 
 def create_app(settings: Settings) -> FastAPI:
     fleet = ModelFleet()
+    drain = Drain(fleet, settings.drain_timeout)
     # Read now so that a bad file stops the server before the model loads.
     deployments = load_deployments(settings.deployments_file) if settings.deployments_file else Deployments()
 
@@ -94,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
             created=int(time.time()),
             debug_checks=settings.engine_debug_checks,
         )
+        drain.attach(asyncio.get_running_loop())
         try:
             deployments_router.check_deployments(deployments, fleet)
             yield
@@ -101,6 +107,9 @@ def create_app(settings: Settings) -> FastAPI:
             fleet.close()
 
     app = FastAPI(title="openmaas", version=__version__, lifespan=lifespan)
+    app.state.drain = drain
+    # Checks /ready runs besides draining and engine health (None: fine, else the problem).
+    app.state.readiness_checks = []
     app.state.settings = settings
     app.state.fleet = fleet
     app.state.deployments = deployments

@@ -85,10 +85,22 @@ class RateLimited(OpenmaasError):
     error_type = "rate_limit_error"
 
 
+class QueueFull(RateLimited):
+    """A model's queue is at its cap: refused at once rather than left to wait without bound."""
+
+    code = "queue_full"
+
+
 class Overloaded(OpenmaasError):
     code = "overloaded"
     http_status = 503
     error_type = "server_error"
+
+
+class ShuttingDown(Overloaded):
+    """The server is draining before it stops: it takes no new work."""
+
+    code = "shutting_down"
 
 
 class EngineDead(Overloaded):

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
         64, description="Prompt chunk size, and the granularity of prefix-cache reuse, in tokens."
     )
     num_threads: int | None = Field(None, description="CPU threads for llama.cpp; unset uses every core.")
+    max_queued_requests: int = Field(
+        256, ge=1, description="Requests per model waiting for their first token; past it: 429 queue_full."
+    )
+    max_queued_prompt_tokens: int = Field(
+        262_144, ge=1, description="Prompt tokens per model waiting for their first token; past it: 429 queue_full."
+    )
+    drain_timeout: float = Field(
+        30.0, ge=0, description="Seconds running requests get to finish after SIGTERM before they are aborted."
+    )
     max_request_bytes: int = Field(8 * 1024 * 1024, description="Largest request body accepted (413 above).")
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or one JSON object each.")

@@ -24,6 +24,15 @@ def free_port() -> int:
 @contextmanager
 def live_server(home: Path, env: dict[str, str] | None = None, startup_timeout: float = 120.0) -> Iterator[str]:
     """Runs the server until the block ends; yields its base URL."""
+    with server_process(home, env, startup_timeout) as (base_url, _process):
+        yield base_url
+
+
+@contextmanager
+def server_process(
+    home: Path, env: dict[str, str] | None = None, startup_timeout: float = 120.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Runs the server until the block ends; yields its base URL and its process (to signal it)."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -56,7 +65,7 @@ def live_server(home: Path, env: dict[str, str] | None = None, startup_timeout: 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.1)  # polling a condition with a deadline, not synchronizing on time
-        yield base_url
+        yield base_url, process
     finally:
         process.terminate()
         try:

@@ -77,7 +77,9 @@ async def stream_jobs(
 
 
 async def validate_jobs(engine: EngineClient, jobs: list[Job]) -> None:
-    """Readies and checks every job before anything starts, so bad input is refused up front."""
+    """Readies and checks every job before anything starts, so bad input (and work the model's
+    queue has no room for) is refused up front, before an answer's status line is sent."""
+    engine.admit(len(jobs), sum(len(job.prompt_token_ids) for job in jobs))
     for job in jobs:
         await engine.prepare(job.params)
         engine.validate(job.prompt_token_ids, job.params)

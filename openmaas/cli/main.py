@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
+from openmaas.api.drain import Drain
 from openmaas.app import create_app
 from openmaas.log import configure_logging
 from openmaas.settings import Settings
@@ -30,16 +35,51 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    # log_config=None: uvicorn's own lines go through the handler configured above (text or JSON).
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # uvicorn's own lines go through the handler configured above (text or JSON).
         log_config=None,
         access_log=False,
+        # A backstop: the drain aborts what still runs after drain_timeout, so connections close before this.
+        timeout_graceful_shutdown=int(settings.drain_timeout) + 15,
     )
+    DrainingServer(config, app.state.drain).run()
     return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining on SIGTERM or SIGINT, and exiting 0 once drained.
+
+    uvicorn stops accepting connections and waits for the open ones; the Drain
+    makes the app refuse new work and, after its timeout, abort what still runs.
+    A second SIGINT forces the exit, as in uvicorn.
+    """
+
+    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+        super().__init__(config)
+        self._drain = drain
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn's own version re-raises the signal once shut down, which would end the process
+        # by that signal (exit 143) rather than with 0 after a clean drain.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        originals = {sig: signal.signal(sig, self._on_signal) for sig in signals}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        self._drain.begin()
+        self.handle_exit(sig, frame)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ from openmaas.engine.request import Request
 from openmaas.engine.runners.llama_cpp import LlamaCppRunner, ModelInfo
 from openmaas.engine.sampling_params import SamplingParams
 from openmaas.engine.structured import StructuredOutputs
-from openmaas.errors import EngineDead
+from openmaas.errors import EngineDead, QueueFull, ShuttingDown
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +48,15 @@ class _Call:
     result: Future[Any]
 
 
+class _AbortAll:
+    pass
+
+
 class _Stop:
     pass
 
 
-_Message = _Add | _Abort | _Call | _Stop
+_Message = _Add | _Abort | _AbortAll | _Call | _Stop
 
 
 class EngineClient:
@@ -70,6 +74,11 @@ class EngineClient:
         # request_id -> (the loop its coroutine runs on, its output queue)
         self._queues: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue[EngineOutput]]] = {}
         self._ids = itertools.count()
+        # Admission control (event-loop side): requests sent to the engine that have not produced
+        # their first token yet (queued or prefilling), and their prompt tokens.
+        self._num_queued = 0
+        self._num_queued_prompt_tokens = 0
+        self._is_accepting = True
         self._fatal: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="openmaas-engine", daemon=True)
         self._thread.start()
@@ -136,16 +145,63 @@ class EngineClient:
         outputs: asyncio.Queue[EngineOutput] = asyncio.Queue()
         self._queues[request_id] = (asyncio.get_running_loop(), outputs)
         self._inbox.put(_Add(request))
+        self._num_queued += 1
+        self._num_queued_prompt_tokens += len(prompt_token_ids)
+        is_queued = True
         finished = False
         try:
             while not finished:
                 output = await outputs.get()
+                if is_queued:
+                    is_queued = False
+                    self._leave_queue(len(prompt_token_ids))
                 finished = output.finished
                 yield output
         finally:
+            if is_queued:
+                self._leave_queue(len(prompt_token_ids))
             self._queues.pop(request_id, None)
             if not finished:
                 self._inbox.put(_Abort(request_id))
+
+    def _leave_queue(self, num_prompt_tokens: int) -> None:
+        self._num_queued -= 1
+        self._num_queued_prompt_tokens -= num_prompt_tokens
+
+    def admit(self, num_requests: int, num_prompt_tokens: int) -> None:
+        """Refuses at once work the queue has no room for (429 queue_full), or any while shutting down.
+
+        Called before an answer starts, so a refusal is a status code, not a broken stream. A
+        request is queued from generate() to its first output; a lone request larger than the
+        token cap still runs when the queue is empty.
+        """
+        if not self._is_accepting:
+            raise ShuttingDown("the server is shutting down; retry on another replica", retry_after=5)
+        config = self.config
+        too_many = self._num_queued + num_requests > config.max_queued_requests
+        too_long = self._num_queued > 0 and (
+            self._num_queued_prompt_tokens + num_prompt_tokens > config.max_queued_prompt_tokens
+        )
+        if too_many or too_long:
+            # Roughly how long the queue ahead takes to start: a round of max_num_seqs per second.
+            retry_after = 1 + self._num_queued // config.max_num_seqs
+            raise QueueFull(
+                f"this model's queue is full ({self._num_queued} requests, {self._num_queued_prompt_tokens} "
+                "prompt tokens waiting); retry later",
+                retry_after=retry_after,
+            )
+
+    @property
+    def num_queued(self) -> int:
+        return self._num_queued
+
+    def stop_accepting(self) -> None:
+        """From now on admit() refuses everything (the server is draining)."""
+        self._is_accepting = False
+
+    def abort_all(self) -> None:
+        """Ends every request in the engine with finish reason "abort" (between two steps)."""
+        self._inbox.put(_AbortAll())
 
     def validate(self, prompt_token_ids: list[int], params: SamplingParams) -> None:
         """Raises the error generate() would raise for this prompt, without starting it."""
@@ -220,6 +276,8 @@ class EngineClient:
                     return False
                 if isinstance(message, _Add):
                     self._core.add_request(message.request)
+                elif isinstance(message, _AbortAll):
+                    aborted.extend(self._core.abort_all())
                 elif isinstance(message, _Call):
                     self._run_call(message)
                 else:

@@ -41,6 +41,10 @@ class EngineConfig:
     # a prompt still being prefilled waits for that prefill instead of
     # computing the prefix again itself.
     min_defer_prefix: int = 64
+    # Admission control: requests waiting for their first token (queued or prefilling), and their
+    # prompt tokens, past which a new request is refused at once (QueueFull, 429) instead of waiting.
+    max_queued_requests: int = 256
+    max_queued_prompt_tokens: int = 262_144
 
     def __post_init__(self) -> None:
         if self.max_num_seqs < 1:
@@ -57,6 +61,10 @@ class EngineConfig:
                 "(every decoding sequence and one prompt chunk fit in a step)",
                 param="max_num_batched_tokens",
             )
+        if self.max_queued_requests < 1:
+            raise InvalidRequest("max_queued_requests must be at least 1", param="max_queued_requests")
+        if self.max_queued_prompt_tokens < 1:
+            raise InvalidRequest("max_queued_prompt_tokens must be at least 1", param="max_queued_prompt_tokens")
         if self.max_model_len < 16:
             raise InvalidRequest("max_model_len must be at least 16", param="max_model_len")
 

@@ -130,6 +130,13 @@ class EngineCore:
                 return self._output(waiting, "", ())
         return None
 
+    def abort_all(self) -> list[EngineOutput]:
+        """Aborts every request in the engine (the server is shutting down)."""
+        ids = [r.request_id for r in (*self.scheduler.decoding, *self.scheduler.prefilling, *self.scheduler.waiting)]
+        ids += [job.request.request_id for job in self._beam_jobs]
+        ids += [request.request_id for request in self._beams_waiting]
+        return [output for request_id in ids if (output := self.abort(request_id)) is not None]
+
     def fail_all(self, message: str) -> list[EngineOutput]:
         """Ends every request with an error (after a failed decode)."""
         outputs = []
