@@ -1,0 +1,1 @@
+"""The admin API (/api/admin/...): keys and usage, for operators, the CLI and the console."""

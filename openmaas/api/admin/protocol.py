@@ -1,0 +1,83 @@
+"""Wire models of the admin API: a schema family per resource (KeyCreate / KeyPublic / KeysPublic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from openmaas.control.keys import KeySpec
+from openmaas.control.tables import ApiKey, UsageRow
+
+
+class KeyCreate(BaseModel):
+    name: str = Field("", max_length=200)
+    is_admin: bool = False
+    expires_at: datetime | None = None
+    allowed_models: list[str] | None = None
+    max_requests_per_minute: int | None = Field(None, ge=0)
+    max_tokens_per_minute: int | None = Field(None, ge=0)
+    max_budget_tokens: int | None = Field(None, ge=0)
+    max_budget_cost: float | None = Field(None, ge=0)
+    budget_period: Literal["day", "month"] = "month"
+
+    def to_spec(self) -> KeySpec:
+        return KeySpec(**self.model_dump())
+
+
+class KeyPublic(BaseModel):
+    """A key as listed: its display prefix, never its secret or hash."""
+
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    prefix: str
+    is_admin: bool
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    allowed_models: list[str] | None
+    max_requests_per_minute: int | None
+    max_tokens_per_minute: int | None
+    max_budget_tokens: int | None
+    max_budget_cost: float | None
+    budget_period: str
+
+    @classmethod
+    def from_row(cls, key: ApiKey) -> KeyPublic:
+        return cls.model_validate(key, from_attributes=True)
+
+
+class KeyCreated(KeyPublic):
+    """The answer to a create: the only time the secret is shown."""
+
+    key: str
+
+
+class KeysPublic(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[KeyPublic]
+    count: int
+
+
+class UsageRowPublic(BaseModel):
+    request_id: str
+    created_at: datetime
+    key_id: str | None
+    key_prefix: str | None
+    model: str
+    deployment: str | None
+    dialect: str
+    status: str
+    num_prompt_tokens: int
+    num_cached_tokens: int
+    num_completion_tokens: int
+    time_to_first_token: float | None
+    duration: float
+    finish_reason: str
+    cost: float
+
+    @classmethod
+    def from_row(cls, row: UsageRow) -> UsageRowPublic:
+        return cls.model_validate(row, from_attributes=True)

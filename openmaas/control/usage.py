@@ -1,0 +1,205 @@
+"""Usage rows: a background writer that batches them off the hot path, and the queries over them."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from openmaas.control.tables import UsageRow
+from openmaas.errors import InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+GROUPS = ("model", "key", "day", "deployment", "dialect")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntry:
+    """One call's usage, as written to the ``usage`` table."""
+
+    request_id: str
+    created_at: datetime
+    key_id: str | None
+    key_prefix: str | None
+    model: str
+    deployment: str | None
+    dialect: str
+    status: str
+    num_prompt_tokens: int
+    num_cached_tokens: int
+    num_completion_tokens: int
+    time_to_first_token: float | None
+    duration: float
+    finish_reason: str
+    cost: float
+
+
+class UsageWriter:
+    """Writes entries in batches from its own thread; ``close`` writes what is left.
+
+    ``submit`` only puts the entry on a queue, so the event loop never waits for
+    the database. A batch is written when ``max_batch`` entries wait or
+    ``flush_interval`` seconds passed since the first of them.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], flush_interval: float = 0.5, max_batch: int = 500) -> None:
+        self._sessions = sessions
+        self._flush_interval = flush_interval
+        self._max_batch = max_batch
+        self._queue: queue.Queue[UsageEntry | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="openmaas-usage-writer", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def submit(self, entry: UsageEntry) -> None:
+        if self._closed:
+            logger.warning("usage entry %s after the writer closed: written directly", entry.request_id)
+            self._write([entry])
+            return
+        self._queue.put(entry)
+
+    def flush(self) -> None:
+        """Waits until every entry submitted so far is written (for reads that must see them)."""
+        # Safe to wait unbounded: _run marks every entry done, written or not.
+        self._queue.join()
+
+    def close(self) -> None:
+        """Writes every pending entry, then stops the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                self._queue.task_done()
+                return
+            batch = [first]
+            stop = False
+            try:
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get(timeout=self._flush_interval)
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._write(batch)
+            finally:
+                for _ in range(len(batch) + (1 if stop else 0)):
+                    self._queue.task_done()
+            if stop:
+                return
+
+    def _write(self, batch: list[UsageEntry]) -> None:
+        try:
+            with self._sessions.begin() as session:
+                session.execute(insert(UsageRow), [dataclasses.asdict(entry) for entry in batch])
+        except Exception:  # the server keeps serving; the lost rows are counted in the log
+            logger.exception("could not write %d usage rows", len(batch))
+
+
+def _day(engine: Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", UsageRow.created_at))
+    return func.date(UsageRow.created_at)
+
+
+class UsageQueries:
+    """Reads over the usage table."""
+
+    def __init__(self, sessions: sessionmaker[Session], engine: Engine) -> None:
+        self._sessions = sessions
+        self._engine = engine
+
+    def totals_since(self, key_id: str, since: datetime) -> tuple[int, float]:
+        """(prompt + completion tokens, cost) of the key's calls since then."""
+        query = select(
+            func.coalesce(func.sum(UsageRow.num_prompt_tokens + UsageRow.num_completion_tokens), 0),
+            func.coalesce(func.sum(UsageRow.cost), 0.0),
+        ).where(UsageRow.key_id == key_id, UsageRow.created_at >= since)
+        with self._sessions() as session:
+            tokens, cost = session.execute(query).one()
+        return int(tokens), float(cost)
+
+    def summary(
+        self,
+        group_by: list[str],
+        *,
+        key_id: str | None = None,
+        model: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Requests, tokens and cost, grouped by any of model, key, day, deployment, dialect."""
+        for group in group_by:
+            if group not in GROUPS:
+                raise InvalidRequest(f"group_by takes {', '.join(GROUPS)}", param="group_by")
+        columns: dict[str, Any] = {
+            "model": UsageRow.model,
+            "key": UsageRow.key_id,
+            "day": _day(self._engine),
+            "deployment": UsageRow.deployment,
+            "dialect": UsageRow.dialect,
+        }
+        keys = [columns[group].label(group if group != "key" else "key_id") for group in group_by]
+        query = select(
+            *keys,
+            func.count().label("num_requests"),
+            func.coalesce(func.sum(UsageRow.num_prompt_tokens), 0).label("num_prompt_tokens"),
+            func.coalesce(func.sum(UsageRow.num_cached_tokens), 0).label("num_cached_tokens"),
+            func.coalesce(func.sum(UsageRow.num_completion_tokens), 0).label("num_completion_tokens"),
+            func.coalesce(func.sum(UsageRow.cost), 0.0).label("cost"),
+        )
+        query = _filtered(query, key_id, model, start, end)
+        if keys:
+            query = query.group_by(*keys).order_by(*keys)
+        with self._sessions() as session:
+            rows = [dict(row._mapping) for row in session.execute(query)]
+        for row in rows:
+            if isinstance(row.get("day"), date):
+                row["day"] = row["day"].isoformat()
+            row["cost"] = float(row["cost"])
+            for name in ("num_requests", "num_prompt_tokens", "num_cached_tokens", "num_completion_tokens"):
+                row[name] = int(row[name])
+        return rows
+
+    def rows(
+        self,
+        *,
+        key_id: str | None = None,
+        model: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+    ) -> list[UsageRow]:
+        """The most recent rows first."""
+        query = _filtered(select(UsageRow), key_id, model, start, end)
+        query = query.order_by(UsageRow.created_at.desc(), UsageRow.id.desc()).limit(limit)
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+
+def _filtered(query: Any, key_id: str | None, model: str | None, start: datetime | None, end: datetime | None) -> Any:
+    if key_id is not None:
+        query = query.where(UsageRow.key_id == key_id)
+    if model is not None:
+        query = query.where(UsageRow.model == model)
+    if start is not None:
+        query = query.where(UsageRow.created_at >= start)
+    if end is not None:
+        query = query.where(UsageRow.created_at < end)
+    return query
