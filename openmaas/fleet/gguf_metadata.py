@@ -77,7 +77,16 @@ class _Cursor:
 
 def read_string_metadata(path: Path, prefix: str = "general.") -> dict[str, str]:
     """The string-valued metadata of a GGUF file whose keys start with prefix."""
-    found: dict[str, str] = {}
+    return {key: value for key, value in read_metadata(path, prefix).items() if isinstance(value, str)}
+
+
+# The integer value types (uint8 .. int64) by GGUF type id, as struct formats.
+_INTEGER_FORMATS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 10: "<Q", 11: "<q"}
+
+
+def read_metadata(path: Path, prefix: str = "") -> dict[str, str | int]:
+    """The string and integer metadata of a GGUF file whose keys start with prefix (arrays skipped)."""
+    found: dict[str, str | int] = {}
     with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
         cursor = _Cursor(data)
         if bytes(data[:4]) != _MAGIC:
@@ -93,6 +102,8 @@ def read_string_metadata(path: Path, prefix: str = "general.") -> dict[str, str]
             value_type = cursor.unpack("<I")
             if value_type == _STRING and key.startswith(prefix):
                 found[key] = cursor.string().decode("utf-8", errors="replace")
+            elif value_type in _INTEGER_FORMATS and key.startswith(prefix):
+                found[key] = cursor.unpack(_INTEGER_FORMATS[value_type])
             else:
                 cursor.skip_value(value_type)
     return found

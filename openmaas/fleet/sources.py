@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from openmaas.control.catalog import CatalogModel
 from openmaas.errors import InvalidRequest
 from openmaas.fleet.gguf_metadata import gguf_huggingface_repo
 
@@ -83,3 +84,61 @@ def _with_repo_alias(source: ModelSource) -> ModelSource:
     """The source answering to the Hugging Face repository its GGUF metadata names, if any."""
     repo = gguf_huggingface_repo(source.path)
     return source if repo is None else source.with_aliases([repo])
+
+
+# Catalog sources: a registry from source kind to a resolver that returns the local GGUF file,
+# the same way an extension would add one (register_source).
+SourceResolver = Callable[[CatalogModel, Path], Path]
+_SOURCES: dict[str, SourceResolver] = {}
+
+
+def register_source(kind: str, resolver: SourceResolver) -> None:
+    _SOURCES[kind] = resolver
+
+
+def source_kinds() -> list[str]:
+    return sorted(_SOURCES)
+
+
+def catalog_source(model: CatalogModel, home: Path) -> ModelSource:
+    """The local file of a catalog entry (downloaded first for a remote source); InvalidRequest if unknown."""
+    resolver = _SOURCES.get(model.source_kind)
+    if resolver is None:
+        raise InvalidRequest(
+            f"unknown model source '{model.source_kind}' (known: {', '.join(source_kinds())})", param="source_kind"
+        )
+    path = resolver(model, home)
+    return ModelSource(model.id, path).with_aliases(model.aliases)
+
+
+def _bundled_file(model: CatalogModel, home: Path) -> Path:
+    return bundled_model(home).path
+
+
+def _local_file(model: CatalogModel, home: Path) -> Path:
+    return local_model(model.source, model.id).path
+
+
+def _huggingface_file(model: CatalogModel, home: Path) -> Path:
+    """A GGUF from a Hugging Face repository, through huggingface_hub's cache under the openmaas home.
+
+    A repository given as a local directory (``file:///models/org-name`` or a path) is read in place,
+    for mirrors and offline installs; HF_HUB_OFFLINE=1 serves what the cache already holds.
+    """
+    if not model.file:
+        raise InvalidRequest("a Hugging Face source needs the GGUF file name in the repository", param="file")
+    repo = model.source.removeprefix("file://")
+    if repo.startswith("/") or repo.startswith("."):
+        return local_model(str(Path(repo) / model.file), model.id).path
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo, model.file, cache_dir=home / "huggingface"))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+        raise InvalidRequest(f"cannot fetch {model.file} from {repo}: {exc}", param="source") from None
+
+
+register_source("bundled", _bundled_file)
+register_source("local", _local_file)
+register_source("huggingface", _huggingface_file)
