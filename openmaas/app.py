@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,9 @@ from fastapi import FastAPI
 from openmaas import __version__
 from openmaas.api import health, status
 from openmaas.api import metrics_route as metrics_router
-from openmaas.api.auth import ApiKeyVerifier, RequireApiKey
+from openmaas.api.admin import catalog as catalog_router
+from openmaas.api.admin import router as admin_router
+from openmaas.api.auth import Authenticator, RequireAdminKey, RequireApiKey
 from openmaas.api.completions.serving import CompletionsServing
 from openmaas.api.context import RequestContextMiddleware
 from openmaas.api.drain import Drain
@@ -29,8 +32,12 @@ from openmaas.api.openai import router as openai_router
 from openmaas.api.portal import router as portal_router
 from openmaas.api.portal.shape import choose_error_renderer as portal_error_renderer
 from openmaas.api.request_log import log_request
+from openmaas.api.usage_recorder import PriceFn, UsageRecorder, no_price
 from openmaas.control.deployments import Deployments, load_deployments
+from openmaas.control.keep_alive import parse_keep_alive
+from openmaas.control.plane import ControlPlane
 from openmaas.engine import EngineConfig
+from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelFleet
 from openmaas.fleet.sources import ModelSource, bundled_model, local_model
 from openmaas.settings import Settings
@@ -46,9 +53,10 @@ def resolve_model_source(settings: Settings) -> ModelSource:
     return source.with_aliases(settings.model_aliases)
 
 
-def engine_config(settings: Settings, source: ModelSource) -> EngineConfig:
+def engine_config(settings: Settings, source: ModelSource | None) -> EngineConfig:
+    """The engine settings for source's file (None: no file yet, a base for catalog models)."""
     return EngineConfig(
-        model_path=str(source.path),
+        model_path=str(source.path) if source else "",
         max_num_seqs=settings.max_num_seqs,
         max_num_batched_tokens=settings.max_num_batched_tokens,
         max_model_len=settings.max_model_len,
@@ -84,27 +92,65 @@ def _session_store(settings: Settings, fleet: ModelFleet) -> SessionStore:
     return SessionStore(settings.generate_max_sessions, settings.generate_session_ttl, forget)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    fleet = ModelFleet()
+def start_control_plane(control: ControlPlane, settings: Settings) -> None:
+    """Migrates the database; on a first start with no key at all, creates an admin key and shows it once."""
+    control.start()
+    if settings.api_key is None and not settings.auth_disabled:
+        secret = control.create_first_admin_key()
+        if secret is not None:
+            # On stderr, not in the log: the secret is shown this once and must not reach log storage.
+            sys.stderr.write(FIRST_KEY_BANNER.format(secret=secret))
+            sys.stderr.flush()
+
+
+FIRST_KEY_BANNER = """
+================================================================================
+ openmaas: no API key existed, so this admin key was created. It is shown ONCE:
+
+     {secret}
+
+ Send it as 'Authorization: Bearer <key>'. Create inference keys with
+ 'openmaas keys create' or POST /api/admin/keys.
+================================================================================
+"""
+
+
+def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
+    fleet = ModelFleet(
+        max_loaded_models=settings.max_loaded_models,
+        max_loaded_bytes=settings.max_loaded_bytes,
+        default_keep_alive=parse_keep_alive(settings.keep_alive, param="OPENMAAS_KEEP_ALIVE") or 0.0,
+        debug_checks=settings.engine_debug_checks,
+    )
+    control = ControlPlane(settings.resolved_database_url)
     drain = Drain(fleet, settings.drain_timeout)
     # Read now so that a bad file stops the server before the model loads.
     deployments = load_deployments(settings.deployments_file) if settings.deployments_file else Deployments()
+    seeds = Deployments(deployments.list())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        start_control_plane(control, settings)
         source = resolve_model_source(settings)
-        fleet.load(
-            source,
-            engine_config(settings, source),
-            created=int(time.time()),
-            debug_checks=settings.engine_debug_checks,
-        )
-        drain.attach(asyncio.get_running_loop())
+        fleet.register(source, engine_config(settings, source), created=int(time.time()))
+        refreshing: asyncio.Task[None] | None = None
         try:
-            deployments_router.check_deployments(deployments, fleet)
+            await catalog_sync.refresh()
+            # The default model is loaded at start, so the first request is fast and /health reports it.
+            await fleet.preload(source.model_id)
+            # The file's deployments are checked strictly; the catalog's answer 404 for a model not served.
+            deployments_router.check_deployments(seeds, fleet)
+            catalog_sync.seed_deployments(seeds.list())
+            await catalog_sync.refresh()
+            refreshing = asyncio.create_task(catalog_sync.run(settings.catalog_refresh_interval))
+            drain.attach(asyncio.get_running_loop())
             yield
         finally:
-            fleet.close()
+            if refreshing is not None:
+                await CatalogSync.stop(refreshing)
+            await fleet.aclose()
+            # After the fleet: calls cut off by the shutdown are recorded too, then every row is written.
+            control.close()
 
     app = FastAPI(title="openmaas", version=__version__, lifespan=lifespan)
     app.state.drain = drain
@@ -113,10 +159,21 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.fleet = fleet
     app.state.deployments = deployments
+    app.state.control_plane = control
+    # The deployments file is a seed: written into the catalog at start, then served from it.
+    catalog_sync = CatalogSync(control.catalog, fleet, deployments, engine_config(settings, None), settings.home)
+    app.state.catalog_sync = catalog_sync
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    app.state.api_key_verifier = ApiKeyVerifier(api_key)
+    authenticator = Authenticator(
+        control.keys, control.usage, bootstrap_key=api_key, is_disabled=settings.auth_disabled
+    )
+    app.state.authenticator = authenticator
     metrics = Metrics(lambda: {served.source.model_id: served.engine.stats() for served in fleet.list()})
     metrics.add_listener(log_request)
+    fleet.add_load_listener(metrics.record_model_load)
+    # Prices come from the catalog unless the caller passes its own.
+    price = catalog_sync.price if price is no_price else price
+    metrics.add_listener(UsageRecorder(lambda entry: control.writer.submit(entry), authenticator, price))
     app.state.metrics = metrics
     app.state.completions_serving = CompletionsServing(fleet, metrics)
     app.state.generate_serving = GenerateServing(
@@ -128,15 +185,18 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app, renderers)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, render=partial(error_response, renderers))
     # Outermost, so every answer (a 413 included) carries its X-Request-Id.
-    app.add_middleware(RequestContextMiddleware)
-    # Every inference route needs the API key when one is set; /health, /metrics and status stay open.
+    app.add_middleware(RequestContextMiddleware, default_timeout=settings.request_timeout)
+    # Every inference route needs an API key, and /api/admin/* an admin key; /health and /metrics stay open.
     auth = [RequireApiKey]
+    admin = [RequireAdminKey]
     app.include_router(health.router)
     app.include_router(openai_router.router, dependencies=auth)
     app.include_router(openai_router.tokenizer_router, dependencies=auth)
     app.include_router(portal_router.router, dependencies=auth)
     app.include_router(generate_router.router, dependencies=auth)
-    app.include_router(status.router)
+    app.include_router(status.router, dependencies=admin)
+    app.include_router(admin_router.router, dependencies=admin)
+    app.include_router(catalog_router.router, dependencies=admin)
     app.include_router(metrics_router.router)
     # Last: /{deployment}/v1/... must not shadow a fixed route.
     app.include_router(deployments_router.router, dependencies=auth)

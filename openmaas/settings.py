@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_home() -> Path:
     return Path(platformdirs.user_data_dir("openmaas", appauthor=False))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -30,7 +40,15 @@ class Settings(BaseSettings):
         default_factory=list, description="Other names the model answers to (e.g. a Hugging Face repo name)."
     )
     deployments_file: Path | None = Field(None, description="TOML file of deployments (/{deployment}/v1/...).")
-    api_key: SecretStr | None = Field(None, description="Bearer key every inference route requires; unset: open.")
+    api_key: SecretStr | None = Field(
+        None, description="A bootstrap admin key, accepted besides the keys in the database (no limits)."
+    )
+    auth_disabled: bool = Field(
+        False, description="Serve without API keys: loopback development only (refused for other hosts)."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the control-plane database; unset: SQLite openmaas.db in the home."
+    )
     max_num_seqs: int = Field(32, description="Requests decoded together in one engine step.")
     max_num_batched_tokens: int = Field(512, description="Token budget of one engine step.")
     max_model_len: int = Field(2048, description="Context of one request (prompt + output), in tokens.")
@@ -46,6 +64,9 @@ class Settings(BaseSettings):
     )
     max_queued_prompt_tokens: int = Field(
         262_144, ge=1, description="Prompt tokens per model waiting for their first token; past it: 429 queue_full."
+    )
+    request_timeout: float | None = Field(
+        None, gt=0, description="Seconds a call may generate for (X-Request-Timeout overrides); unset: no limit."
     )
     drain_timeout: float = Field(
         30.0, ge=0, description="Seconds running requests get to finish after SIGTERM before they are aborted."
@@ -71,6 +92,33 @@ class Settings(BaseSettings):
     engine_debug_checks: bool = Field(
         False, description="Check the engine's slot invariants after every step (tests turn it on)."
     )
+    # The serverless model lifecycle (fleet/fleet.py).
+    keep_alive: float | str = Field(
+        "5m",
+        description="How long a model stays loaded after its last request: seconds or a duration ('5m', '1h'); "
+        "0 unloads at once, negative never. Deployments and requests (keep_alive) override it.",
+    )
+    max_loaded_models: int | None = Field(
+        3, ge=1, description="Models loaded at once; the least recently used idle one is unloaded for another."
+    )
+    catalog_refresh_interval: float = Field(
+        5.0, gt=0, description="Seconds between reads of the catalog (models and deployments changed by the CLI)."
+    )
+    max_loaded_bytes: int | None = Field(
+        None,
+        ge=1,
+        description="Memory budget of the loaded models in bytes (each: GGUF file size + KV cache); unset: none.",
+    )
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> Settings:
+        if self.auth_disabled and not is_loopback(self.host):
+            raise ValueError(f"auth_disabled serves without keys: refused on the non-loopback host {self.host!r}")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'openmaas.db'}"
 
     @field_validator("model_aliases", mode="before")
     @classmethod

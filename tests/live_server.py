@@ -13,6 +13,10 @@ from pathlib import Path
 
 import httpx
 
+# The admin key every test server accepts (OPENMAAS_API_KEY, the bootstrap key), unless a test sets another.
+ADMIN_KEY = "om-test-admin-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -41,6 +45,7 @@ def server_process(
         "OPENMAAS_MAX_NUM_SEQS": "8",
         "OPENMAAS_NUM_CACHE_SLOTS": "8",
         "OPENMAAS_ENGINE_DEBUG_CHECKS": "true",
+        "OPENMAAS_API_KEY": ADMIN_KEY,
         **(env or {}),
     }
     log_path = home / f"server-{port}.log"

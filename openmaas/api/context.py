@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openmaas.errors import Forbidden
 from openmaas.log import request_id_var
 
 REQUEST_ID_HEADER = "X-Request-Id"
+#: Seconds a call may generate for; past it, it ends as if its token limit were reached.
+TIMEOUT_HEADER = "X-Request-Timeout"
 # A client's own id is used when it is short and plain (it ends up in logs).
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -30,6 +33,17 @@ class RequestContext:
     key_id: str | None = None
     key_prefix: str | None = None
     deployment: str | None = None
+    # Seconds the call may generate for (its header, else the server's setting); None: no limit.
+    timeout: float | None = None
+    # The models (ids or deployment names) the key may use; None: every one.
+    allowed_models: frozenset[str] | None = None
+
+    def check_model(self, model_id: str) -> None:
+        """Raises Forbidden (403) unless the caller's key may use the model (or the deployment serving it)."""
+        allowed = self.allowed_models
+        if allowed is None or model_id in allowed or (self.deployment is not None and self.deployment in allowed):
+            return
+        raise Forbidden(f"This API key may not use the model '{model_id}'", param="model")
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("openmaas_request_context", default=None)
@@ -48,19 +62,34 @@ def new_request_id() -> str:
     return f"req-{uuid.uuid4().hex}"
 
 
+def _timeout(headers: dict[bytes, bytes], default: float | None) -> float | None:
+    """The X-Request-Timeout header's seconds if it is a positive number, else the default."""
+    sent = headers.get(TIMEOUT_HEADER.lower().encode())
+    if sent is None:
+        return default
+    try:
+        seconds = float(sent.decode("latin-1"))
+    except ValueError:
+        return default
+    return seconds if 0 < seconds < float("inf") else default
+
+
 class RequestContextMiddleware:
     """Starts a RequestContext for each HTTP request and answers with its X-Request-Id."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, default_timeout: float | None = None) -> None:
         self._app = app
+        self._default_timeout = default_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        sent = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
+        headers = dict(scope.get("headers") or [])
+        sent = headers.get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
         request_id = sent if _CLIENT_ID.match(sent) else new_request_id()
-        context_token = _current.set(RequestContext(request_id=request_id))
+        timeout = _timeout(headers, self._default_timeout)
+        context_token = _current.set(RequestContext(request_id=request_id, timeout=timeout))
         id_token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from openmaas.api.context import current_request
 from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams, TokenLogprob
 from openmaas.errors import Overloaded
 
@@ -43,9 +44,13 @@ async def stream_jobs(
     The caller validates the jobs first (validate_jobs), so bad input is
     refused before a streamed response has started.
     """
+    timeout = current_request().timeout
     if len(jobs) == 1:
         job = jobs[0]
-        async for output in engine.generate(job.prompt_token_ids, job.params, request_id, session_id=job.session_id):
+        outputs = engine.generate(
+            job.prompt_token_ids, job.params, request_id, session_id=job.session_id, timeout=timeout
+        )
+        async for output in outputs:
             yield 0, output
         return
     merged: asyncio.Queue[tuple[int, EngineOutput | BaseException]] = asyncio.Queue()
@@ -53,7 +58,7 @@ async def stream_jobs(
     async def pump(index: int, job: Job) -> None:
         try:
             outputs = engine.generate(
-                job.prompt_token_ids, job.params, f"{request_id}-{index}", session_id=job.session_id
+                job.prompt_token_ids, job.params, f"{request_id}-{index}", session_id=job.session_id, timeout=timeout
             )
             async for output in outputs:
                 merged.put_nowait((index, output))

@@ -98,12 +98,26 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.model_loads = Counter(
+            "openmaas_model_loads", "Models loaded (on demand or at start).", ["model"], registry=self.registry
+        )
+        self.model_load_duration = Histogram(
+            "openmaas_model_load_duration_seconds",
+            "Time to load a model.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_EngineCollector(engine_stats))
         self._listeners: list[RecordListener] = []
 
     def add_listener(self, listener: RecordListener) -> None:
         """Calls listener with the record of every call that ends (on the event loop: keep it quick)."""
         self._listeners.append(listener)
+
+    def record_model_load(self, model: str, seconds: float) -> None:
+        self.model_loads.labels(model).inc()
+        self.model_load_duration.labels(model).observe(seconds)
 
     def meter(self, model: str, dialect: str) -> RequestMeter:
         return RequestMeter(self, model, dialect)

@@ -15,6 +15,8 @@ import uvicorn
 
 from openmaas.api.drain import Drain
 from openmaas.app import create_app
+from openmaas.cli.catalog import add_commands as add_catalog_commands
+from openmaas.cli.keys import add_commands as add_key_commands
 from openmaas.log import configure_logging
 from openmaas.settings import Settings
 
@@ -93,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-num-seqs", type=int, help="requests decoded together (default 32)")
     serve.add_argument("--max-model-len", type=int, help="context per request in tokens (default 2048)")
     serve.set_defaults(handler=_serve)
+    add_key_commands(commands)
+    add_catalog_commands(commands)
     return parser
 
 

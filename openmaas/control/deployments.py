@@ -6,6 +6,7 @@ file (``OPENMAAS_DEPLOYMENTS_FILE``)::
 
     [deployments.my-gemma]
     model = "gemma-3-270m"          # a served model's id or alias
+    keep_alive = "10m"              # optional; the model's own keep-alive otherwise
 
     [deployments.my-gemma.defaults] # optional; every key optional
     temperature = 0.2
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from openmaas.errors import NotFound
+from openmaas.control.keep_alive import parse_keep_alive
+from openmaas.errors import InvalidRequest, NotFound
 
 # One URL path segment, so /{name}/v1/... never spans segments.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -75,6 +77,8 @@ class Deployment:
     name: str
     model: str
     defaults: GenerationDefaults = field(default_factory=GenerationDefaults)
+    # Seconds the model stays loaded after a request through this deployment (None: the model's own).
+    keep_alive: float | None = None
 
 
 class Deployments:
@@ -95,6 +99,10 @@ class Deployments:
 
     def list(self) -> list[Deployment]:
         return list(self._by_name.values())
+
+    def replace_all(self, deployments: Iterable[Deployment]) -> None:
+        """Serves exactly these from now on (the catalog's deployments, re-read after a change)."""
+        self._by_name = {d.name: d for d in deployments}
 
 
 def load_deployments(path: Path) -> Deployments:
@@ -121,7 +129,8 @@ def parse_deployments(data: dict[str, Any]) -> Deployments:
     return Deployments(_parse_deployment(name, table) for name, table in tables.items())
 
 
-def _parse_deployment(name: str, table: object) -> Deployment:
+def check_deployment_name(name: str) -> None:
+    """DeploymentsFileError unless name is one path segment and not a reserved one."""
     where = f"deployments.{name}"
     if not _NAME.match(name):
         raise DeploymentsFileError(
@@ -129,19 +138,29 @@ def _parse_deployment(name: str, table: object) -> Deployment:
         )
     if name.lower() in RESERVED_NAMES:
         raise DeploymentsFileError(f"{where}: '{name}' is reserved (it begins routes of the server itself)")
+
+
+def _parse_deployment(name: str, table: object) -> Deployment:
+    where = f"deployments.{name}"
+    check_deployment_name(name)
     if not isinstance(table, dict):
         raise DeploymentsFileError(f"{where} must be a table")
-    _check_keys(where, table, {"model", "defaults"})
+    _check_keys(where, table, {"model", "defaults", "keep_alive"})
     model = table.get("model")
     if not isinstance(model, str) or not model.strip():
         raise DeploymentsFileError(f"{where}.model: the id of a served model is required")
     defaults = table.get("defaults", {})
     if not isinstance(defaults, dict):
         raise DeploymentsFileError(f"{where}.defaults must be a table")
-    return Deployment(name, model.strip(), _parse_defaults(f"{where}.defaults", defaults))
+    try:
+        keep_alive = parse_keep_alive(table.get("keep_alive"), param=f"{where}.keep_alive")
+    except InvalidRequest as exc:
+        raise DeploymentsFileError(exc.message) from None
+    return Deployment(name, model.strip(), parse_defaults(f"{where}.defaults", defaults), keep_alive)
 
 
-def _parse_defaults(where: str, table: dict[str, Any]) -> GenerationDefaults:
+def parse_defaults(where: str, table: dict[str, Any]) -> GenerationDefaults:
+    """GenerationDefaults from a table of them (TOML or JSON); DeploymentsFileError names the bad key."""
     _check_keys(where, table, {f.name for f in fields(GenerationDefaults)})
     values: dict[str, Any] = {}
     for key, value in table.items():

@@ -131,17 +131,22 @@ class EngineClient:
         request_id: str | None = None,
         *,
         session_id: str | None = None,
+        timeout: float | None = None,
     ) -> AsyncIterator[EngineOutput]:
         """Streams a request's outputs; closing the iterator early aborts the request.
 
         With session_id, the request's KV is kept when it ends normally, and a
         later request of the same session whose prompt is this one's tokens
         (prompt and output) resumes from it without computing them again.
+        With timeout (seconds), the request ends once that long has passed, as
+        if it had reached its token limit (finish reason "length").
         """
         self._check_alive()
         request_id = request_id or f"req-{uuid.uuid4().hex}-{next(self._ids)}"
         self._wait_for_structured(params)
         request = self._core.make_request(request_id, prompt_token_ids, params, session_id)
+        if timeout is not None:
+            request.deadline = request.arrival_time + timeout
         outputs: asyncio.Queue[EngineOutput] = asyncio.Queue()
         self._queues[request_id] = (asyncio.get_running_loop(), outputs)
         self._inbox.put(_Add(request))

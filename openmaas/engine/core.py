@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from typing import Protocol
 
@@ -160,8 +161,9 @@ class EngineCore:
 
     # The step -------------------------------------------------------------------
     def step(self) -> list[EngineOutput]:
+        expired = self._end_expired()
         plan = self.scheduler.schedule()
-        outputs = self._step_beam_jobs()
+        outputs = expired + self._step_beam_jobs()
         if plan.is_empty:
             return outputs
         self._count_step(plan)
@@ -187,6 +189,16 @@ class EngineCore:
                 self.scheduler.prompt_done(request)
         if self._check_invariants:
             self.check_invariants()
+        return outputs
+
+    def _end_expired(self) -> list[EngineOutput]:
+        """Ends the requests whose deadline passed, as if they had reached their token limit."""
+        now = time.monotonic()
+        outputs = []
+        for request in [*self.scheduler.decoding, *self.scheduler.prefilling, *self.scheduler.waiting]:
+            if request.deadline is not None and now >= request.deadline:
+                self._finish(request, FinishReason.LENGTH)
+                outputs.append(self._output(request, request.detokenizer.finish(), ()))
         return outputs
 
     # Beam search ---------------------------------------------------------------------

@@ -61,6 +61,8 @@ class Request:
     constraint: TokenConstraint | None = None
     # A session keeps the request's KV when it ends, for a later request that continues it.
     session_id: str | None = None
+    # time.monotonic() past which the request ends (finish reason "length"); None: no limit.
+    deadline: float | None = None
 
     @property
     def num_tokens(self) -> int:

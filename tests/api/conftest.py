@@ -9,7 +9,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.live_server import live_server
+from tests.live_server import ADMIN_KEY, AUTH, live_server
 
 MODEL = "gemma-3-270m"
 # Another name of the model, with a slash as Hugging Face repo names have.
@@ -43,13 +43,13 @@ def server_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def client(server_url: str) -> Iterator[OpenAI]:
-    with OpenAI(base_url=f"{server_url}/v1", api_key="unused", max_retries=0) as openai_client:
+    with OpenAI(base_url=f"{server_url}/v1", api_key=ADMIN_KEY, max_retries=0) as openai_client:
         yield openai_client
 
 
 @pytest.fixture()
 def http(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url, timeout=60.0) as http_client:
+    with httpx.Client(base_url=server_url, timeout=60.0, headers=AUTH) as http_client:
         yield http_client
 
 

@@ -1,7 +1,10 @@
-"""The server's API key (OPENMAAS_API_KEY), on a server of this module's own that has one."""
+"""The bootstrap admin key (OPENMAAS_API_KEY), on a server of this module's own that has one.
+
+Database keys, their limits and every dialect's error shape: tests/api/test_keys.py."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ from openai import OpenAI
 from pydantic import SecretStr
 from starlette.datastructures import Headers
 
-from openmaas.api.auth import ApiKeyVerifier
+from openmaas.api.auth import Authenticator
 from openmaas.app import create_app
 from openmaas.errors import Unauthorized
 from openmaas.settings import Settings
@@ -36,8 +39,8 @@ PROTECTED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/dep/v1/completions", {"model": MODEL, "prompt": "Hi", "max_tokens": 1}),
     ("GET", "/dep/v1/models", None),
 ]
-# Routes that stay open with a key set: liveness, metrics, the read-only status, the API docs.
-OPEN_PATHS = {"/health", "/metrics", "/api/admin/status", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Routes that stay open: liveness, readiness, metrics, the API docs (/api/admin/* needs an admin key).
+OPEN_PATHS = {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +106,14 @@ def test_an_unknown_deployment_without_a_key_is_401_not_404(api: httpx.Client) -
     assert api.post("/nope/v1/chat/completions", json={}, headers={"Authorization": f"Bearer {KEY}"}).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/health", "/metrics", "/api/admin/status"])
-def test_health_metrics_and_status_stay_open(api: httpx.Client, path: str) -> None:
+@pytest.mark.parametrize("path", ["/health", "/metrics"])
+def test_health_and_metrics_stay_open(api: httpx.Client, path: str) -> None:
     assert api.get(path).status_code == 200
+
+
+def test_the_bootstrap_key_is_an_admin_key(api: httpx.Client) -> None:
+    assert api.get("/api/admin/status").status_code == 401
+    assert api.get("/api/admin/status", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
 
 
 def test_the_openai_sdk_works_with_the_key(keyed_url: str) -> None:
@@ -121,18 +129,17 @@ def test_the_openai_sdk_works_with_the_key(keyed_url: str) -> None:
         assert caught.value.code == "invalid_api_key"
 
 
-def test_without_a_key_setting_the_server_is_open() -> None:
-    verifier = ApiKeyVerifier(None)
-    assert verifier.is_open
-    verifier.verify(Headers({}))
+def test_with_auth_disabled_every_request_passes() -> None:
+    assert asyncio.run(Authenticator(None, None, is_disabled=True).authenticate(Headers({}))) is None
 
 
 def test_keys_are_compared_as_bytes() -> None:
-    keyed = ApiKeyVerifier("clé-Ω")
+    keyed = Authenticator(None, None, bootstrap_key="clé-Ω")
     with pytest.raises(Unauthorized):
-        keyed.verify(Headers({"authorization": "Bearer CLÉ-Ω".encode().decode("latin-1")}))
+        asyncio.run(keyed.authenticate(Headers({"authorization": "Bearer CLÉ-Ω".encode().decode("latin-1")})))
     # Header values arrive decoded as Latin-1: a key that is not ASCII travels as its UTF-8 bytes.
-    keyed.verify(Headers({"authorization": "Bearer clé-Ω".encode().decode("latin-1")}))
+    caller = asyncio.run(keyed.authenticate(Headers({"authorization": "Bearer clé-Ω".encode().decode("latin-1")})))
+    assert caller is not None and caller.is_admin
 
 
 def test_every_route_but_the_open_ones_requires_the_key(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from openmaas.fleet.gguf_metadata import huggingface_repo, read_string_metadata
 from openmaas.fleet.sources import local_model
 from openmaas.settings import Settings
 from tests.api.conftest import ALIAS, DEPLOYMENTS, MODEL
-from tests.live_server import live_server
+from tests.live_server import ADMIN_KEY, AUTH, live_server
 
 SEA = [{"role": "user", "content": "Write a short poem about the sea."}]
 # The specification's defaults, spelled as /v1 request fields.
@@ -37,7 +37,7 @@ def deployments_url(server_url: str) -> str:
 
 @pytest.fixture()
 def api(deployments_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=deployments_url, timeout=60.0) as http_client:
+    with httpx.Client(base_url=deployments_url, timeout=60.0, headers=AUTH) as http_client:
         yield http_client
 
 
@@ -137,7 +137,7 @@ def test_a_deployment_streams(api: httpx.Client) -> None:
 
 
 def test_the_openai_sdk_uses_a_deployment_as_its_base_url(deployments_url: str) -> None:
-    with OpenAI(base_url=f"{deployments_url}/short/v1", api_key="unused", max_retries=0) as client:
+    with OpenAI(base_url=f"{deployments_url}/short/v1", api_key=ADMIN_KEY, max_retries=0) as client:
         assert [m.id for m in client.models.list().data] == [MODEL]
         response = client.chat.completions.create(model=ALIAS, messages=SEA, max_tokens=3)  # type: ignore[arg-type]
         assert response.model == ALIAS

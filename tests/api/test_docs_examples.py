@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.live_server import ADMIN_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 API_DOC = ROOT / "docs" / "api.md"
 NODE_DIR = ROOT / "tests" / "node"
@@ -38,7 +40,8 @@ def test_example_runs(server_url: str, tmp_path: Path, kind: str, code: str, lin
     code = code.replace(DOC_BASE_URL, server_url).replace(DOC_DEPLOYMENT, TEST_DEPLOYMENT)
     # curl reads this: an HTTP error status makes it fail instead of printing the error body only.
     (tmp_path / ".curlrc").write_text("fail-with-body\nsilent\nshow-error\n")
-    env = {**os.environ, "HOME": str(tmp_path)}
+    # The examples read the key from OPENMAAS_API_KEY, as a user's shell would hold it.
+    env = {**os.environ, "HOME": str(tmp_path), "OPENMAAS_API_KEY": ADMIN_KEY}
     if kind in ("sh", "bash"):
         command = ["bash", "-euo", "pipefail", "-c", code]
     elif kind == "python":

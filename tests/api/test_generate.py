@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import engine_stats
+from tests.live_server import AUTH
 
 # The seed's own prompt. The bundled model echoes it over and over, without an end-of-turn, so a
 # greedy generation of 64 tokens never stops early.
@@ -194,7 +195,7 @@ def test_a_request_id_still_generating_is_refused_with_409(http: httpx.Client, s
         "generation_config": {"do_sample": False, "max_new_tokens": 200},
     }
     with (
-        httpx.Client(base_url=server_url, timeout=60.0) as other,
+        httpx.Client(base_url=server_url, timeout=60.0, headers=AUTH) as other,
         other.stream("POST", "/api/generate", json=body) as r,
     ):
         chunks = r.iter_text()  # kept: dropping the iterator would close the stream
@@ -205,7 +206,8 @@ def test_a_request_id_still_generating_is_refused_with_409(http: httpx.Client, s
 
 
 def test_the_seed_fetch_reader_loop_prints_the_streamed_text(server_url: str, tmp_path: Path) -> None:
-    """The seed's JavaScript as written: fetch() with a JSON string body and no Content-Type."""
+    """The seed's JavaScript as written (only the URL and the key swapped in): fetch() with a JSON
+    string body and no Content-Type."""
     node = shutil.which("node")
     assert node is not None, "node is needed for this test (Debian's nodejs package)"
     post_data = {
@@ -231,6 +233,7 @@ def test_the_seed_fetch_reader_loop_prints_the_streamed_text(server_url: str, tm
             const url = {json.dumps(server_url + "/api/generate")};
             const postData = {json.dumps(post_data)};
             const response=await fetch(url,{{method: 'POST',body: JSON.stringify(postData),
+            headers: {{Authorization: {json.dumps(AUTH["Authorization"])}}},  // the key, swapped in
             }})
             // Access stream reader
             const reader=response.body.getReader()
@@ -298,7 +301,7 @@ def test_a_client_that_leaves_mid_stream_stops_its_generation(http: httpx.Client
     }
     before = engine_stats(http)
     with (
-        httpx.Client(base_url=server_url, timeout=60.0) as other,
+        httpx.Client(base_url=server_url, timeout=60.0, headers=AUTH) as other,
         other.stream("POST", "/api/generate", json=body) as r,
     ):
         next(r.iter_text())

@@ -11,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openmaas.control.db import create_db_engine, session_factory
+from openmaas.control.usage import UsageQueries
 from tests.api.conftest import MODEL
-from tests.live_server import live_server, server_process
+from tests.live_server import AUTH, live_server, server_process
 
 CHAT = [{"role": "user", "content": "Name three colours."}]
 
@@ -33,11 +35,11 @@ def small_queue_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
 
 def test_a_flood_past_the_caps_gets_429s_at_once_and_every_admitted_request_completes(small_queue_url: str) -> None:
     body = {"model": MODEL, "messages": CHAT, "max_tokens": 8, "temperature": 0}
-    solo = httpx.post(f"{small_queue_url}/v1/chat/completions", json=body, timeout=60).json()
+    solo = httpx.post(f"{small_queue_url}/v1/chat/completions", json=body, headers=AUTH, timeout=60).json()
     expected = solo["choices"][0]["message"]["content"]
 
     async def flood() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=small_queue_url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=small_queue_url, headers=AUTH, timeout=60) as client:
             return await asyncio.gather(*(client.post("/v1/chat/completions", json=body) for _ in range(12)))
 
     responses = asyncio.run(asyncio.wait_for(flood(), timeout=120))  # nothing hangs
@@ -57,7 +59,7 @@ def test_a_refused_generate_request_gets_its_dialects_shape(small_queue_url: str
     body = {"request_id": "", "prompt": "hi", "stream_response": False, "generation_config": {"max_new_tokens": 4}}
 
     async def flood() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=small_queue_url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=small_queue_url, headers=AUTH, timeout=60) as client:
             return await asyncio.gather(
                 *(client.post("/api/generate", json={**body, "request_id": f"flood-{i}"}) for i in range(10))
             )
@@ -83,7 +85,9 @@ def test_sigterm_mid_stream_ends_the_stream_with_a_finish_reason_and_exits_0(
     with server_process(openmaas_home, env) as (url, process):
         finish_reasons: list[str] = []
         lines: list[str] = []
-        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as response:
+        with httpx.stream(
+            "POST", f"{url}/v1/chat/completions", json=body, headers={**AUTH, "X-Request-Id": "drained"}, timeout=60
+        ) as response:
             for line in response.iter_lines():
                 if not line:
                     continue
@@ -98,3 +102,30 @@ def test_sigterm_mid_stream_ends_the_stream_with_a_finish_reason_and_exits_0(
         assert finish_reasons == ["abort"]
         assert lines[-1] == "data: [DONE]"
         assert process.wait(timeout=60) == 0
+    # Its usage row was flushed before the exit.
+    engine = create_db_engine(f"sqlite:///{openmaas_home / 'openmaas.db'}")
+    try:
+        rows = UsageQueries(session_factory(engine), engine).rows(limit=10_000)
+    finally:
+        engine.dispose()
+    drained = [row for row in rows if row.request_id == "drained"]
+    assert len(drained) == 1
+    assert drained[0].finish_reason == "abort" and drained[0].num_completion_tokens > 0
+
+
+def test_a_request_timeout_ends_the_call_as_if_its_token_limit_were_reached(http: httpx.Client) -> None:
+    body = {"model": MODEL, "messages": CHAT, "max_tokens": 400, "ignore_eos": True}
+    response = http.post("/v1/chat/completions", json=body, headers={"X-Request-Timeout": "0.5"})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["choices"][0]["finish_reason"] == "length"
+    assert answer["usage"]["completion_tokens"] < 400
+    # Streamed too: the last chunk says so.
+    reasons = []
+    with http.stream(
+        "POST", "/v1/chat/completions", json={**body, "stream": True}, headers={"X-Request-Timeout": "0.5"}
+    ) as streamed:
+        for line in streamed.iter_lines():
+            if line.startswith("data: {"):
+                reasons += [c["finish_reason"] for c in json.loads(line[6:])["choices"] if c["finish_reason"]]
+    assert reasons == ["length"]

@@ -24,7 +24,7 @@ from openmaas.api.metering import Metrics
 from openmaas.api.portal.shape import ENVELOPE_SHAPE, PortalEnvelopeShape
 from openmaas.errors import Overloaded
 from tests.api.conftest import MODEL
-from tests.live_server import live_server
+from tests.live_server import ADMIN_KEY, live_server
 
 CHAT = "/api/v1/ai/chat/completions"
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
@@ -105,7 +105,7 @@ def seed_server_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def portal_client(server_url: str) -> Iterator[OpenAI]:
-    with OpenAI(base_url=f"{server_url}/api/v1/ai", api_key="unused", max_retries=0) as sdk:
+    with OpenAI(base_url=f"{server_url}/api/v1/ai", api_key=ADMIN_KEY, max_retries=0) as sdk:
         yield sdk
 
 

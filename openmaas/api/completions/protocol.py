@@ -97,6 +97,8 @@ class SamplingFields(OpenAIBaseModel):
     stop_token_ids: list[int] | None = None
     ignore_eos: bool = False
     response_format: ResponseFormat | None = None
+    # Ollama's: how long the model stays loaded after this request (seconds or "5m"; 0 unloads it at once).
+    keep_alive: float | str | None = None
 
     def sampling_params(
         self, max_tokens: int | None, *, logprobs: int | None = None, choice_index: int = 0

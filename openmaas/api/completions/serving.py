@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from contextlib import aclosing
 from typing import Any
 
@@ -24,6 +24,7 @@ from openmaas.api.completions.protocol import (
     TokenizeRequest,
 )
 from openmaas.api.completions.shape import WireShape
+from openmaas.api.context import current_request
 from openmaas.api.generation import (
     ChoiceResult,
     Job,
@@ -37,7 +38,7 @@ from openmaas.api.metering import Metrics, RequestMeter
 from openmaas.api.sse import SSE_HEADERS, ClientDisconnected, stream_error, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
 from openmaas.errors import ContextLengthExceeded, InvalidRequest, OpenmaasError
-from openmaas.fleet.fleet import ModelFleet, ServedModel
+from openmaas.fleet.fleet import Lease, ModelEntry, ModelFleet
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
 OPENAI_SHAPE = WireShape()
@@ -83,39 +84,67 @@ class CompletionsServing:
         self._metrics = metrics
 
     # Models ---------------------------------------------------------------------
-    def list_models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [self._model_card(m) for m in self._fleet.list()]}
+    def list_models(self, allowed: Collection[str] | None = None) -> dict[str, Any]:
+        """Every served model, loaded or not; only those in allowed (ids or aliases) when given."""
+        entries = [e for e in self._fleet.entries() if allowed is None or not set(allowed).isdisjoint(e.source.names)]
+        return {"object": "list", "data": [self._model_card(e) for e in entries]}
 
     def get_model(self, model_id: str) -> dict[str, Any]:
-        return self._model_card(self._fleet.get(model_id))
+        return self._model_card(self._fleet.entry(model_id))
 
     @staticmethod
-    def _model_card(served: ServedModel) -> dict[str, Any]:
+    def _model_card(entry: ModelEntry) -> dict[str, Any]:
         return {
-            "id": served.source.model_id,
+            "id": entry.model_id,
             "object": "model",
-            "created": served.created,
+            "created": entry.created,
             "owned_by": "openmaas",
-            "max_model_len": served.engine.config.max_model_len,
+            "max_model_len": entry.config.max_model_len,
         }
 
-    # Tokenizer ------------------------------------------------------------------
-    def tokenize(self, body: TokenizeRequest) -> dict[str, Any]:
-        engine = self._fleet.get(body.model).engine
-        tokens = engine.tokenize(body.prompt, add_special=body.add_special_tokens)
-        return {"tokens": tokens, "count": len(tokens), "max_model_len": engine.config.max_model_len}
+    async def _acquire(self, model: str, keep_alive: float | str | None = None) -> Lease:
+        """A lease on the model, after checking that the caller's key may use it (before any load)."""
+        current_request().check_model(self._fleet.entry(model).model_id)
+        return await self._fleet.acquire(model, keep_alive=keep_alive)
 
-    def detokenize(self, body: DetokenizeRequest) -> dict[str, Any]:
-        engine = self._fleet.get(body.model).engine
-        if any(not 0 <= t < engine.model_info.n_vocab for t in body.tokens):
-            raise InvalidRequest(f"token ids must be in [0, {engine.model_info.n_vocab})", param="tokens")
-        return {"prompt": engine.decode_tokens(body.tokens)}
+    # Tokenizer ------------------------------------------------------------------
+    async def tokenize(self, body: TokenizeRequest) -> dict[str, Any]:
+        lease = await self._acquire(body.model)
+        try:
+            engine = lease.served.engine
+            tokens = engine.tokenize(body.prompt, add_special=body.add_special_tokens)
+            return {"tokens": tokens, "count": len(tokens), "max_model_len": engine.config.max_model_len}
+        finally:
+            lease.release()
+
+    async def detokenize(self, body: DetokenizeRequest) -> dict[str, Any]:
+        lease = await self._acquire(body.model)
+        try:
+            engine = lease.served.engine
+            if any(not 0 <= t < engine.model_info.n_vocab for t in body.tokens):
+                raise InvalidRequest(f"token ids must be in [0, {engine.model_info.n_vocab})", param="tokens")
+            return {"prompt": engine.decode_tokens(body.tokens)}
+        finally:
+            lease.release()
 
     # Chat -----------------------------------------------------------------------
     async def chat(
         self, body: ChatCompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
     ) -> JSONResponse | StreamingResponse:
-        served = self._fleet.get(body.model)
+        lease = await self._acquire(body.model, body.keep_alive)
+        try:
+            answer = await self._chat(lease, body, http, shape)
+        except BaseException:
+            lease.release()
+            raise
+        if not isinstance(answer, StreamingResponse):
+            lease.release()
+        return answer
+
+    async def _chat(
+        self, lease: Lease, body: ChatCompletionRequest, http: Request, shape: WireShape
+    ) -> JSONResponse | StreamingResponse:
+        served = lease.served
         engine = served.engine
         prompt = engine.encode_chat(body.message_dicts())
         jobs = [Job(prompt, body.to_sampling_params(i)) for i in range(body.n)]
@@ -129,7 +158,7 @@ class CompletionsServing:
         meter = self._metrics.meter(served.source.model_id, shape.name)
         if body.stream:
             events = self._chat_stream(engine, jobs, request_id, created, body, meter, shape)
-            return _event_stream(_guarded(events, meter, shape))
+            return _event_stream(_guarded(events, meter, shape, lease))
         results = await _metered_collect(http, meter, engine, jobs, request_id)
         return _json_answer(
             shape,
@@ -181,7 +210,20 @@ class CompletionsServing:
     async def completions(
         self, body: CompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
     ) -> JSONResponse | StreamingResponse:
-        served = self._fleet.get(body.model)
+        lease = await self._acquire(body.model, body.keep_alive)
+        try:
+            answer = await self._completions(lease, body, http, shape)
+        except BaseException:
+            lease.release()
+            raise
+        if not isinstance(answer, StreamingResponse):
+            lease.release()
+        return answer
+
+    async def _completions(
+        self, lease: Lease, body: CompletionRequest, http: Request, shape: WireShape
+    ) -> JSONResponse | StreamingResponse:
+        served = lease.served
         engine = served.engine
         prompts = self._completion_prompts(engine, body.prompt)
         jobs = [Job(p, body.to_sampling_params(i)) for p in prompts for i in range(body.n)]
@@ -192,7 +234,7 @@ class CompletionsServing:
         meter = self._metrics.meter(served.source.model_id, shape.name)
         if body.stream:
             events = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter, shape)
-            return _event_stream(_guarded(events, meter, shape))
+            return _event_stream(_guarded(events, meter, shape, lease))
         results = await _metered_collect(http, meter, engine, jobs, request_id)
         return _json_answer(
             shape,
@@ -315,14 +357,27 @@ async def _metered_collect(
 
 
 async def _guarded(
-    events: AsyncGenerator[dict[str, Any], None], meter: RequestMeter, shape: WireShape
+    events: AsyncGenerator[dict[str, Any], None], meter: RequestMeter, shape: WireShape, lease: Lease | None = None
 ) -> AsyncIterator[str]:
     """A stream's chunks framed by shape, then its end marker; an error after the status line
     is sent becomes an error event.
 
     Closing this (the client went away) closes the events' generator at once, which aborts its
-    generation, and records the call as cancelled unless it had already finished.
+    generation, and records the call as cancelled unless it had already finished. The stream
+    holds its model's lease until it ends, however it ends.
     """
+    try:
+        async with aclosing(_framed(events, meter, shape)) as framed:
+            async for item in framed:
+                yield item
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+async def _framed(
+    events: AsyncGenerator[dict[str, Any], None], meter: RequestMeter, shape: WireShape
+) -> AsyncGenerator[str, None]:
     try:
         async with aclosing(events):
             async for event in events:

@@ -77,6 +77,8 @@ class GenerateRequest(_WireModel):
     generation_config: GenerationConfig = Field(default_factory=lambda: GenerationConfig())
     # Not in the seed: which served model; the server's first model when omitted.
     model: str | None = None
+    # Ollama's: how long the model stays loaded after this call (seconds or "5m"; 0 unloads it at once).
+    keep_alive: float | str | None = None
 
 
 class BatchPrompt(_WireModel):
@@ -89,3 +91,4 @@ class GenerateBatchRequest(_WireModel):
     only_new_tokens: bool = True
     generation_config: GenerationConfig = Field(default_factory=lambda: GenerationConfig())
     model: str | None = None
+    keep_alive: float | str | None = None

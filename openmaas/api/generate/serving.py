@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
+from openmaas.api.context import current_request
 from openmaas.api.generate.protocol import (
     GenerateBatchRequest,
     GenerateRequest,
@@ -23,7 +24,7 @@ from openmaas.api.metering import Metrics, RequestMeter
 from openmaas.api.sse import ClientDisconnected, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
 from openmaas.errors import InvalidRequest, ModelNotFound, OpenmaasError
-from openmaas.fleet.fleet import ModelFleet, ServedModel
+from openmaas.fleet.fleet import Lease, ModelEntry, ModelFleet
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,22 @@ class GenerateServing:
 
     # /api/generate -------------------------------------------------------------
     async def generate(self, body: GenerateRequest, http: Request) -> PlainTextResponse | StreamingResponse:
-        session, served = self._session(
-            f"generate:{body.request_id}", body.model, [(body.request_id, body.prompt)], body.generation_config
+        session, lease = await self._session(
+            f"generate:{body.request_id}", body.model, [(body.request_id, body.prompt)], body.keep_alive
         )
+        try:
+            answer = await self._generate(body, http, session, lease)
+        except BaseException:
+            lease.release()
+            raise
+        if not isinstance(answer, StreamingResponse):
+            lease.release()
+        return answer
+
+    async def _generate(
+        self, body: GenerateRequest, http: Request, session: Session, lease: Lease
+    ) -> PlainTextResponse | StreamingResponse:
+        served = lease.served
         item = session.items[0]
         engine = served.engine
         try:
@@ -56,7 +70,7 @@ class GenerateServing:
         meter = self._metrics.meter(served.source.model_id, DIALECT)
         request_id = f"gen-{uuid.uuid4().hex}"
         if body.stream_response:
-            stream = self._text_stream(engine, session, jobs, request_id, prefix, meter)
+            stream = self._text_stream(engine, session, jobs, request_id, prefix, meter, lease)
             return StreamingResponse(stream, media_type="text/plain; charset=utf-8", headers=TEXT_HEADERS)
         results = await self._collect(http, engine, session, jobs, request_id, meter)
         result = results[0]
@@ -75,6 +89,7 @@ class GenerateServing:
         request_id: str,
         prefix: str,
         meter: RequestMeter,
+        lease: Lease,
     ) -> AsyncIterator[str]:
         """The text as it comes. Plain text has no room for an error: one ends the stream (and is logged)."""
         item = session.items[0]
@@ -95,6 +110,7 @@ class GenerateServing:
         finally:
             meter.finish(status)
             self._release(session)
+            lease.release()
 
     # /api/generate-batch ---------------------------------------------------------
     async def generate_batch(self, body: GenerateBatchRequest, http: Request) -> JSONResponse:
@@ -103,9 +119,18 @@ class GenerateServing:
             raise InvalidRequest("request_id values must be distinct within a batch", param="prompts")
         # The batch is one session, keyed by its ordered ids: another order is another session.
         key = "batch:" + json.dumps(ids)
-        session, served = self._session(
-            key, body.model, [(p.request_id, p.prompt) for p in body.prompts], body.generation_config
+        session, lease = await self._session(
+            key, body.model, [(p.request_id, p.prompt) for p in body.prompts], body.keep_alive
         )
+        try:
+            return await self._generate_batch(body, http, session, lease)
+        finally:
+            lease.release()
+
+    async def _generate_batch(
+        self, body: GenerateBatchRequest, http: Request, session: Session, lease: Lease
+    ) -> JSONResponse:
+        served = lease.served
         engine = served.engine
         try:
             jobs = await self._jobs(engine, session, body.generation_config)
@@ -128,33 +153,45 @@ class GenerateServing:
         return JSONResponse(answer)
 
     # Shared --------------------------------------------------------------------------
-    def _session(
-        self, key: str, model: str | None, prompts: list[tuple[str, str]], config: GenerationConfig
-    ) -> tuple[Session, ServedModel]:
-        """The session to run: the one key names (its prompts then ignored), or a new one."""
+    async def _session(
+        self, key: str, model: str | None, prompts: list[tuple[str, str]], keep_alive: float | str | None
+    ) -> tuple[Session, Lease]:
+        """The session to run: the one key names (its prompts then ignored), or a new one; and a
+        lease on its model (loaded if it was not)."""
         session = self._sessions.checkout(key)
         if session is not None:
             try:
-                return session, self._fleet.get(session.model_id)
+                current_request().check_model(self._fleet.entry(session.model_id).model_id)
+                return session, await self._fleet.acquire(session.model_id, keep_alive=keep_alive)
             except ModelNotFound:
                 self._release(session, failed=True)
                 session = None
-        served = self._served(model)
+            except BaseException:
+                self._release(session)
+                raise
+        entry = self._fleet.entry(model) if model is not None else self._default_entry()
+        current_request().check_model(entry.model_id)
+        lease = await self._fleet.acquire(entry.model_id, keep_alive=keep_alive)
+        try:
+            return self._open_session(key, lease, prompts), lease
+        except BaseException:
+            lease.release()
+            raise
+
+    def _default_entry(self) -> ModelEntry:
+        if self._fleet.default_model_id is None:
+            raise ModelNotFound("no model is served", param="model")
+        return self._fleet.entry(self._fleet.default_model_id)
+
+    def _open_session(self, key: str, lease: Lease, prompts: list[tuple[str, str]]) -> Session:
+        served = lease.served
         engine = served.engine
         items = []
         for index, (request_id, prompt) in enumerate(prompts):
             # As Hugging Face tokenizers do: BOS added, special-token text parsed as special tokens.
             token_ids = engine.tokenize(prompt, add_special=True, parse_special=True)
             items.append(SessionItem(request_id, token_ids, list(token_ids), f"{key}#{index}"))
-        return self._sessions.open(key, served.source.model_id, items), served
-
-    def _served(self, model: str | None) -> ServedModel:
-        if model is not None:
-            return self._fleet.get(model)
-        served = self._fleet.list()
-        if not served:
-            raise ModelNotFound("no model is loaded", param="model")
-        return served[0]
+        return self._sessions.open(key, served.source.model_id, items)
 
     async def _jobs(self, engine: EngineClient, session: Session, config: GenerationConfig) -> list[Job]:
         params = config.to_sampling_params(self._defaults)

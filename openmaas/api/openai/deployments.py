@@ -67,24 +67,28 @@ def with_defaults(deployment: Deployment, body: DeploymentRequest, fleet: ModelF
     model (its id or an alias, echoed back); naming another model is a 404
     ``model_not_found``, as vLLM answers a model it does not serve.
     """
-    served = fleet.get(deployment.model)
+    entry = fleet.entry(deployment.model)
     model = body.model
     if not model or model == deployment.name:
         model = deployment.model
-    elif model not in served.source.names:
+    elif model not in entry.source.names:
         raise ModelNotFound(
             f"The deployment '{deployment.name}' serves the model '{deployment.model}', not '{model}'",
             param="model",
         )
-    n_vocab = served.engine.model_info.n_vocab
-    if body.end_id is not None and not 0 <= body.end_id < n_vocab:
+    # Known once the model is loaded; else the engine refuses the id among the stop tokens.
+    n_vocab = entry.served.engine.model_info.n_vocab if entry.served is not None else None
+    if body.end_id is not None and n_vocab is not None and not 0 <= body.end_id < n_vocab:
         raise InvalidRequest(f"end_id must be a token id in [0, {n_vocab})", param="end_id")
     # null means "not set", as in vLLM's server defaults: the deployment's value applies.
     # Unknown fields (already logged, and ignored) are left behind.
     known = type(body).model_fields
     sent = {name: getattr(body, name) for name in body.model_fields_set if name in known}
     sent = {name: value for name, value in sent.items() if value is not None}
-    return type(body).model_validate({**deployment.defaults.request_fields(), **sent, "model": model})
+    defaults = deployment.defaults.request_fields()
+    if deployment.keep_alive is not None:
+        defaults["keep_alive"] = deployment.keep_alive
+    return type(body).model_validate({**defaults, **sent, "model": model})
 
 
 def get_deployments(request: Request) -> Deployments:
@@ -138,15 +142,15 @@ def check_deployments(deployments: Deployments, fleet: ModelFleet) -> None:
     for deployment in deployments.list():
         where = f"deployments.{deployment.name}"
         try:
-            served = fleet.get(deployment.model)
+            entry = fleet.entry(deployment.model)
         except ModelNotFound:
-            served_names = ", ".join(name for m in fleet.list() for name in m.source.names)
+            served_names = ", ".join(name for e in fleet.entries() for name in e.source.names)
             raise DeploymentsFileError(
                 f"{where}.model: '{deployment.model}' is not a served model (served: {served_names})"
             ) from None
         end_id = deployment.defaults.end_id
-        n_vocab = served.engine.model_info.n_vocab
-        if end_id is not None and end_id >= n_vocab:
+        n_vocab = entry.served.engine.model_info.n_vocab if entry.served is not None else None
+        if end_id is not None and n_vocab is not None and end_id >= n_vocab:
             raise DeploymentsFileError(f"{where}.defaults.end_id: {end_id} is not a token id (vocabulary: {n_vocab})")
         fields = deployment.defaults.request_fields()
         try:

@@ -46,9 +46,9 @@ async def get_model(model_id: str, serving: CompletionsServingDep) -> dict[str, 
 
 @tokenizer_router.post("/tokenize")
 async def tokenize(body: TokenizeRequest, serving: CompletionsServingDep) -> dict[str, Any]:
-    return serving.tokenize(body)
+    return await serving.tokenize(body)
 
 
 @tokenizer_router.post("/detokenize")
 async def detokenize(body: DetokenizeRequest, serving: CompletionsServingDep) -> dict[str, Any]:
-    return serving.detokenize(body)
+    return await serving.detokenize(body)
