@@ -44,8 +44,9 @@ def assert_shape(response: Any, status: int, dialect: str, code: str) -> None:
 
 
 @pytest.fixture()
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    application = create_app(Settings(home=tmp_path, api_key=SecretStr(ADMIN)))
+def app(tmp_path: Path, database_url: str) -> Iterator[FastAPI]:
+    """On SQLite, and on PostgreSQL when the tests have one."""
+    application = create_app(Settings(home=tmp_path, api_key=SecretStr(ADMIN), database_url=database_url))
     control: ControlPlane = application.state.control_plane
     control.start()  # what the lifespan does first (the lifespan itself would load the model)
     yield application
