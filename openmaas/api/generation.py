@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from fastapi.responses import Response, StreamingResponse
 
 from openmaas.api.context import current_request
 from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams, TokenLogprob
 from openmaas.errors import Overloaded
+from openmaas.fleet.fleet import Lease
+
+ResponseT = TypeVar("ResponseT", bound=Response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +129,19 @@ def visible_logprobs(output: EngineOutput) -> tuple[TokenLogprob, ...]:
 def raise_if_failed(output: EngineOutput) -> None:
     if output.finish_reason is FinishReason.ERROR:
         raise Overloaded(output.error or "the engine failed while generating")
+
+
+async def answer_under_lease(lease: Lease, answer: Awaitable[ResponseT]) -> ResponseT:
+    """Awaits a call's answer while it holds its model's lease.
+
+    A streamed answer takes the lease over (its stream releases it when it ends or is cancelled);
+    any other answer, or a failure, gives it back here.
+    """
+    try:
+        response = await answer
+    except BaseException:
+        lease.release()
+        raise
+    if not isinstance(response, StreamingResponse):
+        lease.release()
+    return response

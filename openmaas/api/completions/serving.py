@@ -28,6 +28,7 @@ from openmaas.api.context import current_request
 from openmaas.api.generation import (
     ChoiceResult,
     Job,
+    answer_under_lease,
     collect_jobs,
     raise_if_failed,
     stream_jobs,
@@ -132,14 +133,7 @@ class CompletionsServing:
         self, body: ChatCompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
     ) -> JSONResponse | StreamingResponse:
         lease = await self._acquire(body.model, body.keep_alive)
-        try:
-            answer = await self._chat(lease, body, http, shape)
-        except BaseException:
-            lease.release()
-            raise
-        if not isinstance(answer, StreamingResponse):
-            lease.release()
-        return answer
+        return await answer_under_lease(lease, self._chat(lease, body, http, shape))
 
     async def _chat(
         self, lease: Lease, body: ChatCompletionRequest, http: Request, shape: WireShape
@@ -211,14 +205,7 @@ class CompletionsServing:
         self, body: CompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
     ) -> JSONResponse | StreamingResponse:
         lease = await self._acquire(body.model, body.keep_alive)
-        try:
-            answer = await self._completions(lease, body, http, shape)
-        except BaseException:
-            lease.release()
-            raise
-        if not isinstance(answer, StreamingResponse):
-            lease.release()
-        return answer
+        return await answer_under_lease(lease, self._completions(lease, body, http, shape))
 
     async def _completions(
         self, lease: Lease, body: CompletionRequest, http: Request, shape: WireShape

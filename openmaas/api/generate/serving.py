@@ -19,7 +19,15 @@ from openmaas.api.generate.protocol import (
     GenerationDefaults,
 )
 from openmaas.api.generate.sessions import Session, SessionItem, SessionStore
-from openmaas.api.generation import ChoiceResult, Job, collect_jobs, raise_if_failed, stream_jobs, validate_jobs
+from openmaas.api.generation import (
+    ChoiceResult,
+    Job,
+    answer_under_lease,
+    collect_jobs,
+    raise_if_failed,
+    stream_jobs,
+    validate_jobs,
+)
 from openmaas.api.metering import Metrics, RequestMeter
 from openmaas.api.sse import ClientDisconnected, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
@@ -46,14 +54,7 @@ class GenerateServing:
         session, lease = await self._session(
             f"generate:{body.request_id}", body.model, [(body.request_id, body.prompt)], body.keep_alive
         )
-        try:
-            answer = await self._generate(body, http, session, lease)
-        except BaseException:
-            lease.release()
-            raise
-        if not isinstance(answer, StreamingResponse):
-            lease.release()
-        return answer
+        return await answer_under_lease(lease, self._generate(body, http, session, lease))
 
     async def _generate(
         self, body: GenerateRequest, http: Request, session: Session, lease: Lease
@@ -61,11 +62,7 @@ class GenerateServing:
         served = lease.served
         item = session.items[0]
         engine = served.engine
-        try:
-            jobs = await self._jobs(engine, session, body.generation_config)
-        except BaseException:
-            self._release(session, failed=True)
-            raise
+        jobs = await self._jobs(engine, session, body.generation_config)
         prefix = "" if body.only_new_tokens else self._full_text(engine, item)
         meter = self._metrics.meter(served.source.model_id, DIALECT)
         request_id = f"gen-{uuid.uuid4().hex}"
@@ -132,11 +129,7 @@ class GenerateServing:
     ) -> JSONResponse:
         served = lease.served
         engine = served.engine
-        try:
-            jobs = await self._jobs(engine, session, body.generation_config)
-        except BaseException:
-            self._release(session, failed=True)
-            raise
+        jobs = await self._jobs(engine, session, body.generation_config)
         # Each call's new text comes from its results, not from the session (which holds every call's).
         before = [item.generated_text for item in session.items]
         meter = self._metrics.meter(served.source.model_id, DIALECT)
@@ -194,9 +187,14 @@ class GenerateServing:
         return self._sessions.open(key, served.source.model_id, items)
 
     async def _jobs(self, engine: EngineClient, session: Session, config: GenerationConfig) -> list[Job]:
-        params = config.to_sampling_params(self._defaults)
-        jobs = [Job(item.token_ids, params, session_id=item.engine_session_id) for item in session.items]
-        await validate_jobs(engine, jobs)
+        """The call's engine jobs, checked; a refusal ends the call (a new session is forgotten)."""
+        try:
+            params = config.to_sampling_params(self._defaults)
+            jobs = [Job(item.token_ids, params, session_id=item.engine_session_id) for item in session.items]
+            await validate_jobs(engine, jobs)
+        except BaseException:
+            self._release(session, failed=True)
+            raise
         return jobs
 
     async def _collect(
