@@ -61,7 +61,12 @@ from openmaas.fleet.sources import bundled_model
 MODEL_ID = "gemma-3-270m"
 PROMPT_TOKENS = 64
 # The server's defaults are sized for chat; these match the baseline's n_ctx and a 32-wide batch.
-SERVER_ENV_DEFAULTS = {"OPENMAAS_MAX_NUM_SEQS": "32", "OPENMAAS_MAX_MODEL_LEN": "1024"}
+# Keys off (loopback only): this measures the engine; benchmarks/auth_overhead.py measures the key check.
+SERVER_ENV_DEFAULTS = {
+    "OPENMAAS_MAX_NUM_SEQS": "32",
+    "OPENMAAS_MAX_MODEL_LEN": "1024",
+    "OPENMAAS_AUTH_DISABLED": "true",
+}
 BASELINE_N_CTX = 1024
 BASELINE_N_BATCH = 512
 HEALTH_TIMEOUT_S = 300.0  # first start may assemble the model and load it on a busy machine

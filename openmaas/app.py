@@ -37,6 +37,7 @@ from openmaas.control.deployments import Deployments, load_deployments
 from openmaas.control.keep_alive import parse_keep_alive
 from openmaas.control.plane import ControlPlane
 from openmaas.engine import EngineConfig
+from openmaas.errors import OpenmaasError
 from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelFleet
 from openmaas.fleet.sources import ModelSource, bundled_model, local_model
@@ -115,6 +116,27 @@ FIRST_KEY_BANNER = """
 """
 
 
+async def _database_reachable(control: ControlPlane) -> str | None:
+    try:
+        await asyncio.to_thread(control.ping)
+    except Exception as exc:  # any failure means "not ready"; the reason goes to the probe's answer
+        return f"the database is unreachable ({type(exc).__name__})"
+    return None
+
+
+async def _model_loadable(fleet: ModelFleet, default_model: list[str]) -> str | None:
+    """The server's own model is registered and its file is there (it loads on demand)."""
+    if not default_model:
+        return "the default model is not registered yet"
+    try:
+        entry = fleet.entry(default_model[0])
+    except OpenmaasError:
+        return f"the default model {default_model[0]} is not registered"
+    if not entry.source.path.is_file():
+        return f"the default model's file {entry.source.path} is missing"
+    return None
+
+
 def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     fleet = ModelFleet(
         max_loaded_models=settings.max_loaded_models,
@@ -127,12 +149,14 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     # Read now so that a bad file stops the server before the model loads.
     deployments = load_deployments(settings.deployments_file) if settings.deployments_file else Deployments()
     seeds = Deployments(deployments.list())
+    default_model: list[str] = []  # its id, once registered (for /ready)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         start_control_plane(control, settings)
         source = resolve_model_source(settings)
         fleet.register(source, engine_config(settings, source), created=int(time.time()))
+        default_model.append(source.model_id)
         refreshing: asyncio.Task[None] | None = None
         try:
             await catalog_sync.refresh()
@@ -155,7 +179,7 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     app = FastAPI(title="openmaas", version=__version__, lifespan=lifespan)
     app.state.drain = drain
     # Checks /ready runs besides draining and engine health (None: fine, else the problem).
-    app.state.readiness_checks = []
+    app.state.readiness_checks = [partial(_database_reachable, control), partial(_model_loadable, fleet, default_model)]
     app.state.settings = settings
     app.state.fleet = fleet
     app.state.deployments = deployments

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import text
+
 from openmaas.control.catalog import Catalog
 from openmaas.control.db import create_db_engine, session_factory, upgrade
 from openmaas.control.keys import KeySpec, KeyStore
@@ -42,6 +44,11 @@ class ControlPlane:
         _, secret = self.keys.create(KeySpec(name="first admin key", is_admin=True))
         logger.info("created the first admin key")
         return secret
+
+    def ping(self) -> None:
+        """Raises if the database cannot be reached (a readiness check)."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
 
     def close(self) -> None:
         """Writes the pending usage rows, then closes the database connections."""

@@ -11,7 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openmaas.app import _database_reachable
 from openmaas.control.db import create_db_engine, session_factory
+from openmaas.control.plane import ControlPlane
 from openmaas.control.usage import UsageQueries
 from tests.api.conftest import MODEL
 from tests.live_server import AUTH, live_server, server_process
@@ -129,3 +131,16 @@ def test_a_request_timeout_ends_the_call_as_if_its_token_limit_were_reached(http
             if line.startswith("data: {"):
                 reasons += [c["finish_reason"] for c in json.loads(line[6:])["choices"] if c["finish_reason"]]
     assert reasons == ["length"]
+
+
+def test_ready_reports_an_unreachable_database(tmp_path: Path) -> None:
+    # Nothing listens on port 1: the check names the problem instead of raising.
+    unreachable = ControlPlane("postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=2")
+    reachable = ControlPlane(f"sqlite:///{tmp_path / 'ready.db'}")
+    try:
+        problem = asyncio.run(_database_reachable(unreachable))
+        assert problem is not None and "database" in problem
+        assert asyncio.run(_database_reachable(reachable)) is None
+    finally:
+        unreachable.engine.dispose()
+        reachable.engine.dispose()
