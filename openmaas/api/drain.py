@@ -43,6 +43,8 @@ class Drain:
             return
         self.is_draining = True
         logger.info("draining: no new requests; running ones get %.0f s to finish", self._timeout)
+        # No model loads from now on, and the loaded ones take no new work.
+        self._fleet.stop_accepting()
         for served in self._fleet.list():
             served.engine.stop_accepting()
         if self._loop is not None and not self._loop.is_closed():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable
@@ -50,9 +51,13 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> T:
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        watcher.cancel()
         if not task.done():
             task.cancel()
-        watcher.cancel()
+            # A cancelled task is only done once it has run its cleanup: wait for that, so the
+            # generation is aborted and the caller sees ClientDisconnected, not an unfinished task.
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if task.cancelled():
         raise ClientDisconnected("client disconnected")
     return task.result()

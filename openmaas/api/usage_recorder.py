@@ -48,7 +48,8 @@ class UsageRecorder:
                 num_completion_tokens=record.num_completion_tokens,
                 time_to_first_token=record.time_to_first_token,
                 duration=record.duration,
-                finish_reason=",".join(record.finish_reasons),
+                # One per choice; the column holds 200 characters (a call of many choices is cut short).
+                finish_reason=",".join(record.finish_reasons)[:200],
                 cost=cost,
             )
         )

@@ -129,7 +129,7 @@ def _model(row: ModelRow) -> CatalogModel:
         input_price_per_million=row.input_price_per_million,
         output_price_per_million=row.output_price_per_million,
         defaults=dict(row.defaults or {}),
-        keep_alive=row.keep_alive,
+        keep_alive=_keep_alive_value(row.keep_alive),
         created_at=row.created_at,
     )
 

@@ -106,7 +106,8 @@ class QuotaTracker:
                 )
         if quota.max_requests_per_minute is not None and len(state.requests) >= quota.max_requests_per_minute:
             index = len(state.requests) - quota.max_requests_per_minute
-            retry_after = state.requests[index] + WINDOW - now
+            # A limit of 0 refuses everything: there is no earlier request whose expiry frees a place.
+            retry_after = state.requests[index] + WINDOW - now if state.requests else WINDOW
             raise RateLimited(
                 f"Rate limit of this key reached: {quota.max_requests_per_minute} requests per minute",
                 retry_after=math.ceil(max(retry_after, 1.0)),

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -87,10 +88,12 @@ class UsageWriter:
                 return
             batch = [first]
             stop = False
+            # A batch is written flush_interval after its first row at the latest, however busy.
+            deadline = time.monotonic() + self._flush_interval
             try:
                 while len(batch) < self._max_batch:
                     try:
-                        item = self._queue.get(timeout=self._flush_interval)
+                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                     except queue.Empty:
                         break
                     if item is None:
@@ -108,8 +111,14 @@ class UsageWriter:
         try:
             with self._sessions.begin() as session:
                 session.execute(insert(UsageRow), [dataclasses.asdict(entry) for entry in batch])
-        except Exception:  # the server keeps serving; the lost rows are counted in the log
-            logger.exception("could not write %d usage rows", len(batch))
+            return
+        except Exception:
+            if len(batch) == 1:  # the server keeps serving; the lost row is in the log
+                logger.exception("could not write a usage row (request %s)", batch[0].request_id)
+                return
+        # One bad row must not cost the others (a whole batch is one transaction): row by row.
+        for entry in batch:
+            self._write([entry])
 
 
 def _day(engine: Engine) -> Any:

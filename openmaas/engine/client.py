@@ -177,13 +177,14 @@ class EngineClient:
         """Refuses at once work the queue has no room for (429 queue_full), or any while shutting down.
 
         Called before an answer starts, so a refusal is a status code, not a broken stream. A
-        request is queued from generate() to its first output; a lone request larger than the
-        token cap still runs when the queue is empty.
+        request is queued from generate() to its first output; a call larger than a cap still
+        runs when the queue is empty.
         """
         if not self._is_accepting:
             raise ShuttingDown("the server is shutting down; retry on another replica", retry_after=5)
         config = self.config
-        too_many = self._num_queued + num_requests > config.max_queued_requests
+        # A call larger than a cap still runs alone on an empty queue, or it could never run.
+        too_many = self._num_queued > 0 and self._num_queued + num_requests > config.max_queued_requests
         too_long = self._num_queued > 0 and (
             self._num_queued_prompt_tokens + num_prompt_tokens > config.max_queued_prompt_tokens
         )

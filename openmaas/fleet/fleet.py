@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from openmaas.control.keep_alive import DEFAULT_KEEP_ALIVE, parse_keep_alive
 from openmaas.engine import EngineClient, EngineConfig
-from openmaas.errors import ModelNotFound, Overloaded
+from openmaas.errors import ModelNotFound, Overloaded, ShuttingDown
 from openmaas.fleet.memory import estimate_memory
 from openmaas.fleet.sources import ModelSource
 
@@ -95,6 +95,10 @@ class Lease:
         self.served = served
         self._is_released = False
 
+    @property
+    def is_released(self) -> bool:
+        return self._is_released
+
     def release(self) -> None:
         if not self._is_released:
             self._is_released = True
@@ -133,6 +137,7 @@ class ModelFleet:
         self._engine_factory = engine_factory or (lambda config: EngineClient(config, check_invariants=debug_checks))
         self._load_listeners: builtins.list[LoadListener] = [on_load] if on_load else []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._is_accepting = True
         # The model requests without a model name get (the first registered, unless set).
         self.default_model_id: str | None = None
 
@@ -149,6 +154,8 @@ class ModelFleet:
         if taken:
             raise ValueError(f"model names already served: {', '.join(taken)}")
         ka = self.default_keep_alive if keep_alive is None else keep_alive
+        if ka < 0:  # a negative keep-alive is "forever" (as Ollama's)
+            ka = math.inf
         entry = ModelEntry(source, config, created, ka, estimate_memory(config).total_bytes, current_keep_alive=ka)
         self._entries[source.model_id] = entry
         self._aliases.update(dict.fromkeys(source.aliases, source.model_id))
@@ -190,6 +197,8 @@ class ModelFleet:
         Concurrent first requests share one load. Overloaded (503, Retry-After) when the
         model cannot be loaded now because busy models fill the budget.
         """
+        if not self._is_accepting:
+            raise ShuttingDown("the server is shutting down; retry on another replica", retry_after=5)
         requested_keep_alive = parse_keep_alive(keep_alive)
         if name is None:
             if self.default_model_id is None:
@@ -219,6 +228,10 @@ class ModelFleet:
                     await asyncio.shield(task)
                 finally:
                     entry.num_waiting -= 1
+
+    def stop_accepting(self) -> None:
+        """From now on acquire() refuses (503 shutting_down): no model loads while the server drains."""
+        self._is_accepting = False
 
     async def preload(self, name: str) -> None:
         """Loads a model now (as a request would) without holding it."""

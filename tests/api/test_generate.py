@@ -318,3 +318,23 @@ def test_a_client_that_leaves_mid_stream_stops_its_generation(http: httpx.Client
         http, {**body, "stream_response": False, "generation_config": {"do_sample": False, "max_new_tokens": 4}}
     )
     assert again.status_code == 200 and int(again.headers["x-prompt-tokens"]) > 16
+
+
+def test_a_non_streamed_call_whose_client_left_frees_its_request_id(http: httpx.Client, server_url: str) -> None:
+    body = {
+        "request_id": "left-early",
+        "prompt": SEED_PROMPT,
+        "stream_response": False,
+        "generation_config": {"do_sample": False, "max_new_tokens": 300},
+    }
+    with httpx.Client(base_url=server_url, headers=AUTH, timeout=0.5) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.post("/api/generate", json=body)
+    stats = engine_stats(http)
+    for _ in range(600):  # the server notices the disconnect and aborts: poll, with a bound
+        if stats["num_running"] == 0:
+            break
+        threading.Event().wait(0.05)
+        stats = engine_stats(http)
+    again = _generate(http, {**body, "generation_config": {"do_sample": False, "max_new_tokens": 2}})
+    assert again.status_code == 200  # not 409: the session was checked back in
+    assert int(again.headers["X-Completion-Tokens"]) == 2

@@ -80,3 +80,15 @@ def test_a_first_call_that_failed_is_forgotten(store: SessionStore, forgotten: l
     store.discard(session)
     assert store.checkout("a") is None
     assert forgotten == ["a"]
+
+
+def test_a_busy_session_whose_call_ended_without_checking_it_in_is_taken_by_the_next(
+    store: SessionStore,
+) -> None:
+    session = store.open("a", "m", _items("a"))
+    held = [True]
+    session.is_held = lambda: held[0]
+    with pytest.raises(Conflict):
+        store.checkout("a")
+    held[0] = False  # its streamed body never ran: the lease was dropped, the session never checked in
+    assert store.checkout("a") is session

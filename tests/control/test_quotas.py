@@ -75,3 +75,10 @@ def test_periods_are_utc_days_and_months() -> None:
         datetime(2026, 1, 1, tzinfo=UTC),
     )
     assert period_bounds("day", NOON)[1] == datetime(2025, 3, 15, tzinfo=UTC)
+
+
+def test_a_key_with_a_limit_of_zero_requests_is_refused_with_429_not_an_error() -> None:
+    tracker = QuotaTracker(Clock(), lambda: NOON)
+    with pytest.raises(RateLimited) as caught:
+        tracker.admit("k", Quota(max_requests_per_minute=0))
+    assert caught.value.retry_after is not None and caught.value.retry_after >= 1

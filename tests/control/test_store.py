@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +12,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from openmaas.control.catalog import CatalogModel
 from openmaas.control.db import Base, alembic_config, create_db_engine, import_table_modules, upgrade
 from openmaas.control.keys import KeySpec, hash_secret
 from openmaas.control.plane import ControlPlane
@@ -122,3 +125,24 @@ def test_usage_by_model_key_and_day(plane: ControlPlane) -> None:
     assert [row.request_id for row in plane.usage.rows(limit=1)] == ["c"]
     with pytest.raises(InvalidRequest):
         plane.usage.summary(["prompt"])
+
+
+def test_one_bad_usage_row_does_not_cost_the_others_of_its_batch(database_url: str) -> None:
+    plane = ControlPlane(database_url, usage_flush_interval=30.0)
+    plane.start()
+    plane.writer.submit(entry("good-1"))
+    plane.writer.submit(dataclasses.replace(entry("bad"), model=None))  # type: ignore[arg-type]
+    plane.writer.submit(entry("good-2"))
+    plane.close()  # writes the three as one batch: the bad row fails it, the good ones are written alone
+    again = ControlPlane(database_url)
+    again.start()
+    try:
+        assert sorted(row.request_id for row in again.usage.rows()) == ["good-1", "good-2"]
+    finally:
+        again.close()
+
+
+def test_a_catalog_model_kept_forever_reads_back_as_forever(plane: ControlPlane) -> None:
+    plane.catalog.add_model(CatalogModel(id="m-forever", source_kind="local", source="/x.gguf", keep_alive=math.inf))
+    stored = next(m for m in plane.catalog.list_models() if m.id == "m-forever")
+    assert stored.keep_alive == math.inf

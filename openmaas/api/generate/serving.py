@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -155,7 +156,9 @@ class GenerateServing:
         if session is not None:
             try:
                 current_request().check_model(self._fleet.entry(session.model_id).model_id)
-                return session, await self._fleet.acquire(session.model_id, keep_alive=keep_alive)
+                lease = await self._fleet.acquire(session.model_id, keep_alive=keep_alive)
+                session.is_held = lambda: not lease.is_released
+                return session, lease
             except ModelNotFound:
                 self._release(session, failed=True)
                 session = None
@@ -166,7 +169,9 @@ class GenerateServing:
         current_request().check_model(entry.model_id)
         lease = await self._fleet.acquire(entry.model_id, keep_alive=keep_alive)
         try:
-            return self._open_session(key, lease, prompts), lease
+            session = self._open_session(key, lease, prompts)
+            session.is_held = lambda: not lease.is_released
+            return session, lease
         except BaseException:
             lease.release()
             raise
@@ -210,8 +215,9 @@ class GenerateServing:
         (a client that left, or a failure, leaves the session where it was)."""
         try:
             results = await until_disconnected(http, collect_jobs(engine, jobs, request_id, meter.observe))
-        except OpenmaasError as exc:
-            meter.finish("cancelled" if isinstance(exc, ClientDisconnected) else exc.code)
+        except BaseException as exc:
+            status = "cancelled" if isinstance(exc, ClientDisconnected | asyncio.CancelledError) else "error"
+            meter.finish(exc.code if isinstance(exc, OpenmaasError) and status == "error" else status)
             self._release(session, failed=True)
             raise
         for item, result in zip(session.items, results, strict=True):

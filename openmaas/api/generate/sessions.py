@@ -37,6 +37,13 @@ class Session:
     items: list[SessionItem]
     last_used: float = 0.0
     is_busy: bool = False
+    # While busy: whether the call that holds it still runs (its model lease is held). A call whose
+    # streamed body never started cannot check the session in; this lets the next call take it.
+    is_held: Callable[[], bool] | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self.is_busy and (self.is_held is None or self.is_held())
 
 
 class SessionStore:
@@ -64,9 +71,10 @@ class SessionStore:
         session = self._sessions.get(key)
         if session is None:
             return None
-        if session.is_busy:
+        if session.is_running:
             raise Conflict("a generation with this request_id is still running; wait for it to end")
         session.is_busy = True
+        session.is_held = None
         self._sessions.move_to_end(key)
         return session
 
@@ -98,13 +106,13 @@ class SessionStore:
     def _expire(self) -> None:
         deadline = self._clock() - self._ttl
         for key, session in list(self._sessions.items()):
-            if not session.is_busy and session.last_used < deadline:
+            if not session.is_running and session.last_used < deadline:
                 del self._sessions[key]
                 self._on_forget(session)
 
     def _evict_over_capacity(self) -> None:
         self._expire()
-        idle = [key for key, session in self._sessions.items() if not session.is_busy]
+        idle = [key for key, session in self._sessions.items() if not session.is_running]
         excess = len(self._sessions) - self._max_sessions
         for key in idle[: max(0, excess)]:
             self._on_forget(self._sessions.pop(key))
