@@ -42,6 +42,10 @@ class UsageEntry:
     finish_reason: str
     cost: float
 
+    @classmethod
+    def from_row(cls, row: UsageRow) -> UsageEntry:
+        return cls(**{field.name: getattr(row, field.name) for field in dataclasses.fields(cls)})
+
 
 class UsageWriter:
     """Writes entries in batches from its own thread; ``close`` writes what is left.

@@ -44,6 +44,8 @@ class EngineCore:
         self._check_invariants = check_invariants
         self._beams_waiting: deque[Request] = deque()
         self._beam_jobs: list[BeamJob] = []
+        # Requests with a deadline (a timeout), checked at the start of each step.
+        self._timed: list[Request] = []
         # Set once structured output is wired to this model's tokenizer.
         self.structured_outputs: StructuredOutputsLike | None = None
         self._num_steps = 0
@@ -115,6 +117,8 @@ class EngineCore:
             self._beams_waiting.append(request)
         else:
             self.scheduler.add(request)
+            if request.deadline is not None:
+                self._timed.append(request)
 
     def abort(self, request_id: str) -> EngineOutput | None:
         request = self.scheduler.find(request_id)
@@ -193,9 +197,12 @@ class EngineCore:
 
     def _end_expired(self) -> list[EngineOutput]:
         """Ends the requests whose deadline passed, as if they had reached their token limit."""
+        if not self._timed:  # the common case costs nothing per step
+            return []
+        self._timed = [r for r in self._timed if not r.is_finished]
         now = time.monotonic()
         outputs = []
-        for request in [*self.scheduler.decoding, *self.scheduler.prefilling, *self.scheduler.waiting]:
+        for request in self._timed:
             if request.deadline is not None and now >= request.deadline:
                 self._finish(request, FinishReason.LENGTH)
                 outputs.append(self._output(request, request.detokenizer.finish(), ()))

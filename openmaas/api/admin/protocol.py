@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from openmaas.control.keys import KeySpec
-from openmaas.control.tables import ApiKey, UsageRow
+from openmaas.control.tables import ApiKey
 
 
 class KeyCreate(BaseModel):
@@ -59,25 +59,3 @@ class KeysPublic(BaseModel):
     object: Literal["list"] = "list"
     data: list[KeyPublic]
     count: int
-
-
-class UsageRowPublic(BaseModel):
-    request_id: str
-    created_at: datetime
-    key_id: str | None
-    key_prefix: str | None
-    model: str
-    deployment: str | None
-    dialect: str
-    status: str
-    num_prompt_tokens: int
-    num_cached_tokens: int
-    num_completion_tokens: int
-    time_to_first_token: float | None
-    duration: float
-    finish_reason: str
-    cost: float
-
-    @classmethod
-    def from_row(cls, row: UsageRow) -> UsageRowPublic:
-        return cls.model_validate(row, from_attributes=True)

@@ -6,11 +6,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.api.admin.protocol import KeyCreate, KeyCreated, KeyPublic, KeysPublic, UsageRowPublic
+from openmaas.api.admin.protocol import KeyCreate, KeyCreated, KeyPublic, KeysPublic
 from openmaas.api.auth import Authenticator
 from openmaas.control.plane import ControlPlane
+from openmaas.control.usage import UsageEntry
 from openmaas.errors import InvalidRequest
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -73,6 +75,10 @@ def _instant(value: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+# A usage row on the wire is the control plane's own record of it.
+_USAGE_ROWS = TypeAdapter(list[UsageEntry])
+
+
 @router.get("/usage")
 async def usage(
     plane: ControlPlaneDep,
@@ -99,4 +105,5 @@ async def usage(
     rows = await run_in_threadpool(
         lambda: plane.usage.rows(key_id=key_id, model=model, start=since, end=until, limit=limit)
     )
-    return {"object": "list", "data": [UsageRowPublic.from_row(row).model_dump(mode="json") for row in rows]}
+    entries = [UsageEntry.from_row(row) for row in rows]
+    return {"object": "list", "data": _USAGE_ROWS.dump_python(entries, mode="json")}
