@@ -18,6 +18,7 @@ from openmaas.api.admin import catalog as catalog_router
 from openmaas.api.admin import router as admin_router
 from openmaas.api.auth import Authenticator, RequireAdminKey, RequireApiKey
 from openmaas.api.completions.serving import CompletionsServing
+from openmaas.api.console import models as console_models_router
 from openmaas.api.context import RequestContextMiddleware
 from openmaas.api.drain import Drain
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
@@ -42,6 +43,7 @@ from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelFleet
 from openmaas.fleet.sources import ModelSource, bundled_model, local_model
 from openmaas.settings import Settings
+from openmaas.web.routes import mount_console
 
 
 def resolve_model_source(settings: Settings) -> ModelSource:
@@ -222,6 +224,10 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     app.include_router(admin_router.router, dependencies=admin)
     app.include_router(catalog_router.router, dependencies=admin)
     app.include_router(metrics_router.router)
+    # The console's data: any usable key, each route scoping what it returns to that key.
+    app.include_router(console_models_router.router)
+    # The console's pages and /static, after the API so that no page shadows a route.
+    mount_console(app)
     # Last: /{deployment}/v1/... must not shadow a fixed route.
     app.include_router(deployments_router.router, dependencies=auth)
     return app

@@ -1,15 +1,19 @@
-"""Session-wide fixtures: one openmaas home and the bundled model file."""
+"""Session-wide fixtures: one openmaas home, the bundled model file, one live server for API and console tests."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from openai import OpenAI
 from sqlalchemy import text
 
 from openmaas.control.db import create_db_engine
 from openmaas.fleet.sources import bundled_model
+from tests.live_server import ADMIN_KEY, ALIAS, AUTH, DEPLOYMENTS, live_server
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +24,32 @@ def openmaas_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_path(openmaas_home: Path) -> Path:
     return bundled_model(openmaas_home).path
+
+
+@pytest.fixture(scope="session")
+def server_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
+    deployments = openmaas_home / "deployments.toml"
+    deployments.write_text(DEPLOYMENTS)
+    env = {
+        "OPENMAAS_DEPLOYMENTS_FILE": str(deployments),
+        "OPENMAAS_MODEL_ALIASES": ALIAS,
+        # A generate-dialect default that a test can see (docs/settings.md).
+        "OPENMAAS_GENERATE_MAX_NEW_TOKENS": "24",
+    }
+    with live_server(openmaas_home, env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def client(server_url: str) -> Iterator[OpenAI]:
+    with OpenAI(base_url=f"{server_url}/v1", api_key=ADMIN_KEY, max_retries=0) as openai_client:
+        yield openai_client
+
+
+@pytest.fixture()
+def http(server_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server_url, timeout=60.0, headers=AUTH) as http_client:
+        yield http_client
 
 
 # The control plane's database: SQLite in a temporary folder, and PostgreSQL when

@@ -17,6 +17,21 @@ import httpx
 ADMIN_KEY = "om-test-admin-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
+MODEL = "gemma-3-270m"
+# Another name of the model, with a slash as Hugging Face repo names have.
+ALIAS = "google/gemma-3-270m"
+DEPLOYMENTS = f"""
+# The endpoint specification's defaults.
+[deployments.plain]
+model = "{MODEL}"
+
+# Bound through an alias with a slash; short outputs keep the tests fast.
+[deployments.short]
+model = "{ALIAS}"
+[deployments.short.defaults]
+max_tokens = 12
+"""
+
 
 def free_port() -> int:
     with socket.socket() as sock:

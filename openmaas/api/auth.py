@@ -194,6 +194,11 @@ async def authenticate(request: Request) -> Caller | None:
     return caller
 
 
+async def authenticate_key(request: Request) -> Caller | None:
+    """A console call: any usable key (None when auth is off). It reads the key's own data, so no quota is counted."""
+    return await _authenticated(request)
+
+
 async def authenticate_admin(request: Request) -> Caller | None:
     """An admin call: a usable admin key (None when auth is off). Admin calls count against no quota."""
     caller = await _authenticated(request)
@@ -204,6 +209,7 @@ async def authenticate_admin(request: Request) -> Caller | None:
 
 CallerDep = Annotated[Caller | None, Depends(authenticate)]
 AdminDep = Annotated[Caller | None, Depends(authenticate_admin)]
+KeyDep = Annotated[Caller | None, Depends(authenticate_key)]
 #: For include_router(..., dependencies=[RequireApiKey]) and APIRouter(dependencies=[RequireApiKey]).
 RequireApiKey = Depends(authenticate)
 RequireAdminKey = Depends(authenticate_admin)

@@ -1,0 +1,105 @@
+"""The console's browser tests: Debian's Chromium driven by Playwright against the shared live server.
+
+One browser per test session (a launch costs ~0.3 s and ~500 MB); a fresh context
+per test, so storage and key never leak between tests. Every request a page makes
+is recorded, and a test fails if any of them leaves the server (the console must
+work on closed networks).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, sync_playwright
+
+from tests.live_server import ADMIN_KEY
+
+CHROMIUM = shutil.which("chromium")
+# Chromium looks Google hosts up at start even with background networking off: resolve nothing but loopback.
+CHROMIUM_ARGS = [
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+KEY_STORAGE = "openmaas.apiKey"
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@dataclass
+class Console:
+    """A browser context on the live server, with the URLs of every request its pages made."""
+
+    base_url: str
+    context: BrowserContext
+    requests: list[str] = field(default_factory=list)
+
+    def page(self) -> Page:
+        page = self.context.new_page()
+        page.set_default_timeout(30_000)
+        return page
+
+    def open(self, path: str) -> Page:
+        page = self.page()
+        page.goto(self.base_url + path)
+        return page
+
+    def outside_requests(self) -> list[str]:
+        """URLs that are neither this server nor in-page data (data:, blob:)."""
+        local = (self.base_url + "/", "data:", "blob:")
+        return [url for url in self.requests if not url.startswith(local) and url != self.base_url]
+
+
+def _console(browser: Browser, base_url: str, key: str | None, viewport: dict[str, int]) -> Iterator[Console]:
+    context = browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
+    if key is not None:
+        # As if the user had added the key in an earlier visit.
+        context.add_init_script(f"window.localStorage.setItem({KEY_STORAGE!r}, {key!r})")
+    console = Console(base_url, context)
+
+    def record(request: Request) -> None:
+        console.requests.append(request.url)
+
+    context.on("request", record)
+    yield console
+    context.close()
+    assert console.outside_requests() == [], "a page requested something outside the server"
+
+
+@pytest.fixture()
+def console(browser: Browser, server_url: str) -> Iterator[Console]:
+    """A desktop-sized context holding the admin key."""
+    yield from _console(browser, server_url, ADMIN_KEY, DESKTOP)
+
+
+@pytest.fixture()
+def anonymous_console(browser: Browser, server_url: str) -> Iterator[Console]:
+    """A desktop-sized context with no key yet."""
+    yield from _console(browser, server_url, None, DESKTOP)
+
+
+@pytest.fixture()
+def phone_console(browser: Browser, server_url: str) -> Iterator[Console]:
+    yield from _console(browser, server_url, ADMIN_KEY, PHONE)
