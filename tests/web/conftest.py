@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, sync_playwright
 
-from tests.live_server import ADMIN_KEY
+from tests.live_server import ADMIN_KEY, AUTH
 
 CHROMIUM = shutil.which("chromium")
 # Chromium looks Google hosts up at start even with background networking off: resolve nothing but loopback.
@@ -103,3 +104,26 @@ def anonymous_console(browser: Browser, server_url: str) -> Iterator[Console]:
 @pytest.fixture()
 def phone_console(browser: Browser, server_url: str) -> Iterator[Console]:
     yield from _console(browser, server_url, ADMIN_KEY, PHONE)
+
+
+DEMO_MODEL = "gemma-demo"
+
+
+@pytest.fixture(scope="session")
+def demo_model(server_url: str, model_path: Path) -> Iterator[str]:
+    """A second catalog model (the bundled file again) with tags, a price and defaults; cold until used."""
+    body = {
+        "id": DEMO_MODEL,
+        "source_kind": "local",
+        "source": str(model_path),
+        "display_name": "Gemma Demo",
+        "description": "The bundled model again, as a catalog entry with tags.",
+        "tags": ["demo", "chat"],
+        "input_price_per_million": 0.1,
+        "output_price_per_million": 0.4,
+        "defaults": {"temperature": 0.3, "max_tokens": 256},
+    }
+    created = httpx.post(f"{server_url}/api/admin/models", json=body, headers=AUTH, timeout=60)
+    assert created.status_code == 201, created.text
+    yield DEMO_MODEL
+    httpx.delete(f"{server_url}/api/admin/models/{DEMO_MODEL}", headers=AUTH, timeout=60)
