@@ -9,7 +9,7 @@ work on closed networks).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,37 +73,45 @@ class Console:
         return [url for url in self.requests if not url.startswith(local) and url != self.base_url]
 
 
-def _console(browser: Browser, base_url: str, key: str | None, viewport: dict[str, int]) -> Iterator[Console]:
-    context = browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
-    if key is not None:
-        # As if the user had added the key in an earlier visit.
-        context.add_init_script(f"window.localStorage.setItem({KEY_STORAGE!r}, {key!r})")
-    console = Console(base_url, context)
-
-    def record(request: Request) -> None:
-        console.requests.append(request.url)
-
-    context.on("request", record)
-    yield console
-    context.close()
-    assert console.outside_requests() == [], "a page requested something outside the server"
+ConsoleFactory = Callable[..., Console]
 
 
 @pytest.fixture()
-def console(browser: Browser, server_url: str) -> Iterator[Console]:
+def console_factory(browser: Browser, server_url: str) -> Iterator[ConsoleFactory]:
+    """Makes browser contexts ("devices"): make(key=ADMIN_KEY, viewport=DESKTOP); all closed after the test."""
+    made: list[Console] = []
+
+    def make(key: str | None = ADMIN_KEY, viewport: dict[str, int] = DESKTOP) -> Console:
+        context = browser.new_context(viewport=viewport, base_url=server_url)  # type: ignore[arg-type]
+        if key is not None:
+            # As if the user had added the key in an earlier visit.
+            context.add_init_script(f"window.localStorage.setItem({KEY_STORAGE!r}, {key!r})")
+        console = Console(server_url, context)
+
+        def record(request: Request) -> None:
+            console.requests.append(request.url)
+
+        context.on("request", record)
+        made.append(console)
+        return console
+
+    yield make
+    for console in made:
+        console.context.close()
+    for console in made:
+        assert console.outside_requests() == [], "a page requested something outside the server"
+
+
+@pytest.fixture()
+def console(console_factory: ConsoleFactory) -> Console:
     """A desktop-sized context holding the admin key."""
-    yield from _console(browser, server_url, ADMIN_KEY, DESKTOP)
+    return console_factory()
 
 
 @pytest.fixture()
-def anonymous_console(browser: Browser, server_url: str) -> Iterator[Console]:
+def anonymous_console(console_factory: ConsoleFactory) -> Console:
     """A desktop-sized context with no key yet."""
-    yield from _console(browser, server_url, None, DESKTOP)
-
-
-@pytest.fixture()
-def phone_console(browser: Browser, server_url: str) -> Iterator[Console]:
-    yield from _console(browser, server_url, ADMIN_KEY, PHONE)
+    return console_factory(key=None)
 
 
 DEMO_MODEL = "gemma-demo"
