@@ -8,6 +8,7 @@ work on closed networks).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ KEY_STORAGE = "openmaas.apiKey"
 @pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     if CHROMIUM is None:
+        if os.environ.get("OPENMAAS_TEST_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not on PATH, and OPENMAAS_TEST_REQUIRE_BROWSER is set")
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     with sync_playwright() as driver:
         yield driver

@@ -29,11 +29,9 @@ function card(model) {
     ...fact("Quantization", model.quantization || "—"),
     ...fact("Price (in / out)", `${formatPrice(model.input_price_per_million)} · ${formatPrice(model.output_price_per_million)}`),
   ]);
-  const tags = element(
-    "p",
-    { className: "tags" },
-    model.tags.map((tag) => element("span", { text: tag, className: "tag" })),
-  );
+  const tags = model.tags.length
+    ? element("p", { className: "tags" }, model.tags.map((tag) => element("span", { text: tag, className: "tag" })))
+    : null;
   const heading = element("h2", {}, [element("a", { text: model.display_name, attrs: { href } })]);
   return element("li", { className: "card", attrs: { "data-model-id": model.id } }, [
     element("div", { className: "row" }, [heading, stateBadge(model)]),

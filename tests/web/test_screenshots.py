@@ -1,0 +1,71 @@
+"""Every page at desktop and phone widths: readable without sideways scrolling, and shot for docs/console.md.
+
+The screenshots are written to docs/console/ on every run, so the documentation
+shows the console as the tests last saw it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.live_server import MODEL
+from tests.web.conftest import DESKTOP, PHONE, SCREENSHOTS, ConsoleFactory
+
+
+def _catalog(page: Page) -> None:
+    expect(page.locator("#catalog-cards > li").first).to_be_visible()
+
+
+def _model(page: Page) -> None:
+    expect(page.locator("#model-facts dd").first).to_be_visible()
+
+
+def _playground(page: Page) -> None:
+    page.get_by_label("Max tokens").fill("24")
+    page.get_by_label("System prompt").fill("You are a helpful assistant.")
+    page.get_by_label("Message").fill("Write one sentence about the sea.")
+    page.get_by_label("Message").press("Enter")
+    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+
+
+def _playground_api(page: Page) -> None:
+    _playground(page)
+    page.get_by_role("tab", name="API").click()
+    page.get_by_label("Language").select_option("python")
+    expect(page.locator("#api-code")).to_contain_text("from openai import OpenAI")
+
+
+def _keys(page: Page) -> None:
+    expect(page.locator("#keys-content table tbody tr").first).to_be_visible()
+
+
+def _usage(page: Page) -> None:
+    expect(page.locator("#usage-content svg").first).to_be_visible()
+
+
+PAGES: dict[str, tuple[str, Callable[[Page], None]]] = {
+    "catalog": ("/", _catalog),
+    "model": (f"/models/{MODEL}", _model),
+    "playground": ("/playground", _playground),
+    "playground-api": ("/playground", _playground_api),
+    "keys": ("/keys", _keys),
+    "usage": ("/usage", _usage),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_page_fits_the_screen_and_is_shot(console_factory: ConsoleFactory, name: str, width: str) -> None:
+    console = console_factory(viewport=DESKTOP if width == "desktop" else PHONE)
+    path, settle = PAGES[name]
+    page = console.open(path)
+    settle(page)
+    page.wait_for_load_state("networkidle")
+    # Nothing wider than the screen: a phone reader never scrolls sideways (wide tables scroll in their box).
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{name} is {overflow}px wider than a {width} screen"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True, animations="disabled")
