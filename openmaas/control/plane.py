@@ -1,4 +1,4 @@
-"""ControlPlane: the database and what is built on it (keys, usage writer and queries), started and closed once."""
+"""ControlPlane: the database and what is built on it (keys, usage, catalog, conversations), started and closed once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import text
 
 from openmaas.control.catalog import Catalog
+from openmaas.control.conversations import ConversationStore
 from openmaas.control.db import create_db_engine, session_factory, upgrade
 from openmaas.control.keys import KeySpec, KeyStore
 from openmaas.control.usage import UsageQueries, UsageWriter
@@ -23,6 +24,7 @@ class ControlPlane:
         self.keys = KeyStore(self.sessions)
         self.usage = UsageQueries(self.sessions, self.engine)
         self.catalog = Catalog(self.sessions)
+        self.conversations = ConversationStore(self.sessions)
         self._flush_interval = usage_flush_interval
         self._writer: UsageWriter | None = None
 

@@ -7,11 +7,12 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, and_, func, insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from openmaas.control.tables import UsageRow
@@ -19,7 +20,7 @@ from openmaas.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
 
-GROUPS = ("model", "key", "day", "deployment", "dialect")
+GROUPS = ("model", "key", "day", "hour", "deployment", "dialect")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,25 @@ class UsageWriter:
 def _day(engine: Engine) -> Any:
     if engine.dialect.name == "postgresql":
         return func.date(func.timezone("UTC", UsageRow.created_at))
+    # SQLite stores the UTC time as text ("2025-03-01 23:30:00.000000"): date() reads it as is.
     return func.date(UsageRow.created_at)
+
+
+def _hour(engine: Engine) -> Any:
+    if engine.dialect.name == "postgresql":
+        return func.date_trunc("hour", func.timezone("UTC", UsageRow.created_at))
+    return func.strftime("%Y-%m-%dT%H:00:00+00:00", UsageRow.created_at)
+
+
+def _bucket_text(value: Any, group: str) -> Any:
+    """A day as "2025-03-01", an hour as "2025-03-01T23:00:00+00:00", whichever type the database returned."""
+    if group == "hour" and isinstance(value, datetime):
+        # PostgreSQL's date_trunc over timezone('UTC', ...) gives a naive UTC timestamp.
+        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return moment.isoformat()
+    if group == "day" and isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 class UsageQueries:
@@ -157,7 +176,10 @@ class UsageQueries:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Requests, tokens and cost, grouped by any of model, key, day, deployment, dialect."""
+        """Requests, tokens and cost, grouped by any of model, key, day, hour, deployment, dialect.
+
+        A day is "2025-03-01" and an hour "2025-03-01T23:00:00+00:00" (UTC), on every database.
+        """
         for group in group_by:
             if group not in GROUPS:
                 raise InvalidRequest(f"group_by takes {', '.join(GROUPS)}", param="group_by")
@@ -165,6 +187,7 @@ class UsageQueries:
             "model": UsageRow.model,
             "key": UsageRow.key_id,
             "day": _day(self._engine),
+            "hour": _hour(self._engine),
             "deployment": UsageRow.deployment,
             "dialect": UsageRow.dialect,
         }
@@ -183,8 +206,9 @@ class UsageQueries:
         with self._sessions() as session:
             rows = [dict(row._mapping) for row in session.execute(query)]
         for row in rows:
-            if isinstance(row.get("day"), date):
-                row["day"] = row["day"].isoformat()
+            for group in ("day", "hour"):
+                if group in row:
+                    row[group] = _bucket_text(row[group], group)
             row["cost"] = float(row["cost"])
             for name in ("num_requests", "num_prompt_tokens", "num_cached_tokens", "num_completion_tokens"):
                 row[name] = int(row[name])
@@ -204,6 +228,56 @@ class UsageQueries:
         query = query.order_by(UsageRow.created_at.desc(), UsageRow.id.desc()).limit(limit)
         with self._sessions() as session:
             return list(session.scalars(query))
+
+    def last_used(self, key_id: str | None = None) -> dict[str, datetime]:
+        """Each key's latest call (when it ended, UTC); only that key's with key_id. Keys never used are absent."""
+        query = select(UsageRow.key_id, func.max(UsageRow.created_at)).where(UsageRow.key_id.is_not(None))
+        if key_id is not None:
+            query = query.where(UsageRow.key_id == key_id)
+        query = query.group_by(UsageRow.key_id)
+        with self._sessions() as session:
+            return {key: latest for key, latest in session.execute(query) if key is not None and latest is not None}
+
+    def iter_rows(
+        self,
+        *,
+        key_id: str | None = None,
+        model: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[UsageRow]:
+        """Every matching row, oldest first, read batch_size at a time (for exports of any length).
+
+        Keyset pagination on (created_at, id): each batch is a short query of its own
+        that starts after the last row seen, so neither a huge result nor a session
+        (nor a transaction) is held between batches, and rows written meanwhile do not
+        shift the pages as an OFFSET would.
+        """
+        # Checked here, not at the first next(): the caller hears of a mistake where it made it.
+        if batch_size < 1:
+            raise InvalidRequest("batch_size must be at least 1", param="batch_size")
+        query = _filtered(select(UsageRow), key_id, model, start, end)
+        return self._pages(query.order_by(UsageRow.created_at, UsageRow.id).limit(batch_size), batch_size)
+
+    def _pages(self, query: Any, batch_size: int) -> Iterator[UsageRow]:
+        after: tuple[datetime, int] | None = None
+        while True:
+            page = query
+            if after is not None:
+                created_at, row_id = after
+                page = page.where(
+                    or_(
+                        UsageRow.created_at > created_at,
+                        and_(UsageRow.created_at == created_at, UsageRow.id > row_id),
+                    )
+                )
+            with self._sessions() as session:
+                batch: list[UsageRow] = list(session.scalars(page))
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = (batch[-1].created_at, batch[-1].id)
 
 
 def _filtered(query: Any, key_id: str | None, model: str | None, start: datetime | None, end: datetime | None) -> Any:

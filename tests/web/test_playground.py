@@ -163,8 +163,8 @@ def test_conversations_follow_the_key_to_another_device(console_factory: Console
 
     phone = console_factory()
     other = open_playground(phone, max_tokens=None)
-    other.get_by_role("button", name="Remember the word pineapple.").click()
-    expect(other.locator("#messages li.user")).to_have_text(["Remember the word pineapple.", "Which word?"])
+    other.get_by_role("button", name="Remember the word pineapple.", exact=True).click()
+    expect(other.locator("#messages li.user .content")).to_have_text(["Remember the word pineapple.", "Which word?"])
     expect(other.locator("#messages li.assistant .content").first).to_have_text(first_answer)
     # Its settings came along too.
     expect(other.get_by_label("Max tokens")).to_have_value("8")

@@ -43,10 +43,13 @@ class KeyPublic(BaseModel):
     max_budget_tokens: int | None
     max_budget_cost: float | None
     budget_period: str
+    # When the key's latest call ended; None: never used (it is read from the usage rows, not the key's row).
+    last_used_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, key: ApiKey) -> KeyPublic:
-        return cls.model_validate(key, from_attributes=True)
+    def from_row(cls, key: ApiKey, last_used_at: datetime | None = None) -> KeyPublic:
+        public = cls.model_validate(key, from_attributes=True)
+        return public.model_copy(update={"last_used_at": last_used_at})
 
 
 class KeyCreated(KeyPublic):

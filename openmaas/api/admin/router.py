@@ -32,6 +32,13 @@ ControlPlaneDep = Annotated[ControlPlane, Depends(get_control_plane)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 
 
+async def _last_used(plane: ControlPlane, key_id: str | None = None) -> dict[str, datetime]:
+    """When each key (or just key_id) last made a call."""
+    # Read-your-writes: the rows of calls that already ended may still be queued.
+    await run_in_threadpool(plane.writer.flush)
+    return await run_in_threadpool(plane.usage.last_used, key_id)
+
+
 @router.post("/keys", status_code=201)
 async def create_key(body: KeyCreate, plane: ControlPlaneDep) -> KeyCreated:
     key, secret = await run_in_threadpool(plane.keys.create, body.to_spec())
@@ -41,12 +48,15 @@ async def create_key(body: KeyCreate, plane: ControlPlaneDep) -> KeyCreated:
 @router.get("/keys")
 async def list_keys(plane: ControlPlaneDep, include_revoked: bool = True) -> KeysPublic:
     keys = await run_in_threadpool(plane.keys.list, include_revoked)
-    return KeysPublic(data=[KeyPublic.from_row(key) for key in keys], count=len(keys))
+    last_used = await _last_used(plane)
+    return KeysPublic(data=[KeyPublic.from_row(key, last_used.get(key.id)) for key in keys], count=len(keys))
 
 
 @router.get("/keys/{key_id}")
 async def get_key(key_id: str, plane: ControlPlaneDep) -> KeyPublic:
-    return KeyPublic.from_row(await run_in_threadpool(plane.keys.get, key_id))
+    key = await run_in_threadpool(plane.keys.get, key_id)
+    last_used = await _last_used(plane, key.id)
+    return KeyPublic.from_row(key, last_used.get(key.id))
 
 
 @router.delete("/keys/{key_id}")
