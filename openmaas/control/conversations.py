@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Index, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, defer, mapped_column, sessionmaker
 
 from openmaas.control.db import Base, UtcDateTime, utcnow
 from openmaas.errors import InvalidRequest, NotFound
@@ -64,14 +64,14 @@ class Conversation:
     updated_at: datetime
 
 
-def _conversation(row: ConversationRow) -> Conversation:
+def _conversation(row: ConversationRow, with_content: bool = True) -> Conversation:
     return Conversation(
         id=row.id,
         key_id=row.key_id,
         title=row.title,
         model=row.model,
-        settings=dict(row.settings or {}),
-        messages=list(row.messages or []),
+        settings=dict(row.settings or {}) if with_content else {},
+        messages=list(row.messages or []) if with_content else [],
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -159,18 +159,23 @@ class ConversationStore:
             session.delete(_owned(session, key_id, conversation_id))
 
     def list(self, key_id: str | None, limit: int = 200) -> list[Conversation]:
-        """The key's conversations (with key None: those stored with auth off), the latest updated first."""
+        """The key's conversations (with key None: those stored with auth off), the latest updated first.
+
+        Without their settings and messages (empty here): a list shows titles, and a
+        conversation's messages may be megabytes. ``get`` reads one whole.
+        """
         if limit < 1:
             raise InvalidRequest("limit must be at least 1", param="limit")
         owner = ConversationRow.key_id.is_(None) if key_id is None else ConversationRow.key_id == key_id
         query = (
             select(ConversationRow)
+            .options(defer(ConversationRow.settings, raiseload=True), defer(ConversationRow.messages, raiseload=True))
             .where(owner)
             .order_by(ConversationRow.updated_at.desc(), ConversationRow.id.desc())
             .limit(limit)
         )
         with self._sessions() as session:
-            return [_conversation(row) for row in session.scalars(query)]
+            return [_conversation(row, with_content=False) for row in session.scalars(query)]
 
 
 def _owned(session: Session, key_id: str | None, conversation_id: str) -> ConversationRow:
