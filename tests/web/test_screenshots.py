@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.live_server import MODEL
+from tests.live_server import AUTH, MODEL
 from tests.web.conftest import DESKTOP, PHONE, SCREENSHOTS, ConsoleFactory
 
 
@@ -39,7 +39,11 @@ def _playground_api(page: Page) -> None:
 
 
 def _keys(page: Page) -> None:
-    expect(page.locator("#keys-content table tbody tr").first).to_be_visible()
+    # A key with limits, so the shot shows a row as people will see it.
+    key = {"name": "ci-pipeline", "max_requests_per_minute": 60, "max_budget_tokens": 1_000_000}
+    assert page.request.post("/api/admin/keys", data=key, headers=AUTH).ok
+    page.reload()
+    expect(page.locator("#keys-content table tbody tr").filter(has_text="ci-pipeline").first).to_be_visible()
 
 
 def _usage(page: Page) -> None:
