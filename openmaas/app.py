@@ -18,7 +18,9 @@ from openmaas.api.admin import catalog as catalog_router
 from openmaas.api.admin import router as admin_router
 from openmaas.api.auth import Authenticator, RequireAdminKey, RequireApiKey
 from openmaas.api.completions.serving import CompletionsServing
+from openmaas.api.console import conversations as console_conversations_router
 from openmaas.api.console import models as console_models_router
+from openmaas.api.console import usage as console_usage_router
 from openmaas.api.context import RequestContextMiddleware
 from openmaas.api.drain import Drain
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
@@ -226,6 +228,8 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     app.include_router(metrics_router.router)
     # The console's data: any usable key, each route scoping what it returns to that key.
     app.include_router(console_models_router.router)
+    app.include_router(console_conversations_router.router)
+    app.include_router(console_usage_router.router)
     # The console's pages and /static, after the API so that no page shadows a route.
     mount_console(app)
     # Last: /{deployment}/v1/... must not shadow a fixed route.

@@ -6,13 +6,14 @@ shows the console as the tests last saw it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.live_server import AUTH, MODEL
-from tests.web.conftest import DESKTOP, PHONE, SCREENSHOTS, ConsoleFactory
+from tests.web.conftest import DEMO_MODEL, DESKTOP, PHONE, SCREENSHOTS, ConsoleFactory
 
 
 def _catalog(page: Page) -> None:
@@ -47,7 +48,13 @@ def _keys(page: Page) -> None:
 
 
 def _usage(page: Page) -> None:
-    expect(page.locator("#usage-content svg").first).to_be_visible()
+    # Calls on two models (the demo one priced), so the charts have stacks and a cost.
+    for model in (MODEL, MODEL, DEMO_MODEL):
+        body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+        assert page.request.post("/v1/chat/completions", data=body, headers=AUTH).ok
+    page.get_by_label("Period").select_option("24h")
+    expect(page.locator("#usage-status")).to_contain_text("in the last 24 hours")
+    expect(page.locator("#usage-content svg").first).to_have_attribute("data-series-count", re.compile("[1-9]"))
 
 
 PAGES: dict[str, tuple[str, Callable[[Page], None]]] = {
@@ -62,7 +69,9 @@ PAGES: dict[str, tuple[str, Callable[[Page], None]]] = {
 
 @pytest.mark.parametrize("name", list(PAGES))
 @pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_page_fits_the_screen_and_is_shot(console_factory: ConsoleFactory, name: str, width: str) -> None:
+def test_page_fits_the_screen_and_is_shot(
+    console_factory: ConsoleFactory, demo_model: str, name: str, width: str
+) -> None:
     console = console_factory(viewport=DESKTOP if width == "desktop" else PHONE)
     path, settle = PAGES[name]
     page = console.open(path)
