@@ -142,6 +142,14 @@ def test_the_csv_lists_every_call_oldest_first(http: httpx.Client, admin_calls: 
     assert len(rows) == _series(http, period="24h")["total"]["num_requests"]
 
 
+def test_a_client_request_id_cannot_become_a_spreadsheet_formula(http: httpx.Client) -> None:
+    body = {"model": MODEL, "messages": CHAT, "max_tokens": 2}
+    sent = http.post("/v1/chat/completions", json=body, headers={"X-Request-Id": "-A1"})
+    assert sent.headers["X-Request-Id"] == "-A1"
+    rows = list(csv.DictReader(io.StringIO(http.get("/api/console/usage.csv", params={"period": "24h"}).text)))
+    assert "'-A1" in {row["request_id"] for row in rows}
+
+
 @pytest.mark.parametrize(
     ("path", "params", "param"),
     [

@@ -204,16 +204,24 @@ def _csv_line(values: tuple[Any, ...] | list[Any]) -> str:
     return out.getvalue()
 
 
+def _cell(text: str) -> str:
+    """Text a spreadsheet would run as a formula (=, +, -, @ first: OWASP's CSV injection) made inert.
+
+    Request ids come from clients (X-Request-Id), and the file is opened by admins.
+    """
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _csv_values(row: UsageRow) -> tuple[Any, ...]:
     return (
         row.created_at.isoformat(),
-        row.request_id,
-        row.key_prefix or "",
-        row.model,
-        row.deployment or "",
+        _cell(row.request_id),
+        _cell(row.key_prefix or ""),
+        _cell(row.model),
+        _cell(row.deployment or ""),
         row.dialect,
-        row.status,
-        row.finish_reason,
+        _cell(row.status),
+        _cell(row.finish_reason),
         row.num_prompt_tokens,
         row.num_cached_tokens,
         row.num_completion_tokens,
