@@ -180,7 +180,9 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
             # After the fleet: calls cut off by the shutdown are recorded too, then every row is written.
             control.close()
 
-    app = FastAPI(title="openmaas", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN, which fails on closed networks and
+    # would run third-party code on the origin where the console keeps its API key. /openapi.json stays.
+    app = FastAPI(title="openmaas", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.drain = drain
     # Checks /ready runs besides draining and engine health (None: fine, else the problem).
     app.state.readiness_checks = [partial(_database_reachable, control), partial(_model_loadable, fleet, default_model)]

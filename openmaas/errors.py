@@ -72,7 +72,7 @@ class ModelNotFound(NotFound):
 
 
 class Conflict(OpenmaasError):
-    """The request clashes with one still running (e.g. the same request_id twice at once)."""
+    """The request clashes with the current state (a request_id still running, a key's store full)."""
 
     code = "conflict"
     http_status = 409

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,6 +32,13 @@ model = "{ALIAS}"
 [deployments.short.defaults]
 max_tokens = 12
 """
+
+
+def new_key(http: httpx.Client, **fields: Any) -> dict[str, str]:
+    """Creates an API key through the admin API (http holds an admin key); its Authorization header."""
+    response = http.post("/api/admin/keys", json={"name": "test key", **fields})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['key']}"}
 
 
 def free_port() -> int:

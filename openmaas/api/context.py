@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Collection
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -38,12 +39,22 @@ class RequestContext:
     # The models (ids or deployment names) the key may use; None: every one.
     allowed_models: frozenset[str] | None = None
 
-    def check_model(self, model_id: str) -> None:
-        """Raises Forbidden (403) unless the caller's key may use the model (or the deployment serving it)."""
+    def may_use(self, names: Collection[str]) -> bool:
+        """Whether the caller's key may use the model with these names (its id and aliases) in this call.
+
+        A key's allowed list names models by id or any alias, or names deployments: a deployment's
+        model is usable through that deployment's routes only.
+        """
         allowed = self.allowed_models
-        if allowed is None or model_id in allowed or (self.deployment is not None and self.deployment in allowed):
-            return
-        raise Forbidden(f"This API key may not use the model '{model_id}'", param="model")
+        if allowed is None or not allowed.isdisjoint(names):
+            return True
+        return self.deployment is not None and self.deployment in allowed
+
+    def check_model(self, names: Collection[str]) -> None:
+        """Raises Forbidden (403) unless the caller's key may use the model (see may_use)."""
+        if not self.may_use(names):
+            model_id = next(iter(names), "")
+            raise Forbidden(f"This API key may not use the model '{model_id}'", param="model")
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("openmaas_request_context", default=None)

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from openmaas.api.completions.serving import CompletionsServing
+from openmaas.control.plane import ControlPlane
+from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelFleet
 
 
@@ -25,3 +27,20 @@ def get_completions_serving(request: Request) -> CompletionsServing:
 
 # Every dialect built on OpenAI's shapes (OpenAI, deployments, portal) serves through this one object.
 CompletionsServingDep = Annotated[CompletionsServing, Depends(get_completions_serving)]
+
+
+def get_control_plane(request: Request) -> ControlPlane:
+    plane: ControlPlane = request.app.state.control_plane
+    return plane
+
+
+# The database's stores: keys, usage, catalog, conversations.
+ControlPlaneDep = Annotated[ControlPlane, Depends(get_control_plane)]
+
+
+def get_catalog_sync(request: Request) -> CatalogSync:
+    sync: CatalogSync = request.app.state.catalog_sync
+    return sync
+
+
+CatalogSyncDep = Annotated[CatalogSync, Depends(get_catalog_sync)]

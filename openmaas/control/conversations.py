@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, select
+from sqlalchemy import JSON, Index, String, func, select
 from sqlalchemy.orm import Mapped, Session, defer, mapped_column, sessionmaker
 
 from openmaas.control.db import Base, UtcDateTime, utcnow
-from openmaas.errors import InvalidRequest, NotFound
+from openmaas.errors import Conflict, InvalidRequest, NotFound
 
 MAX_TITLE_CHARS = 200
 MAX_MODEL_CHARS = 200
 MAX_MESSAGES = 1000
 MAX_MESSAGES_BYTES = 2 * 1024 * 1024
+MAX_CONVERSATIONS_PER_KEY = 500
 
 # Aliases, because ConversationStore.list would shadow the builtin in the annotations of the methods after it.
 ConversationSettings = dict[str, Any]
@@ -93,6 +94,8 @@ def _checked(
         raise InvalidRequest("settings must be an object", param="settings")
     if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
         raise InvalidRequest("messages must be a list of objects", param="messages")
+    if "\x00" in model:
+        raise InvalidRequest("model must not contain NUL characters", param="model")
     if len(model) > MAX_MODEL_CHARS:
         raise InvalidRequest(f"model must be at most {MAX_MODEL_CHARS} characters", param="model")
     if len(messages) > MAX_MESSAGES:
@@ -100,7 +103,8 @@ def _checked(
     if _json_size(messages, "messages") > MAX_MESSAGES_BYTES:
         raise InvalidRequest(f"messages must be at most {MAX_MESSAGES_BYTES} bytes as JSON", param="messages")
     _json_size(settings, "settings")
-    return title.strip()[:MAX_TITLE_CHARS], model, settings, messages
+    # The title is the start of a prompt: a pasted NUL (which PostgreSQL's text refuses) is just dropped.
+    return title.replace("\x00", "").strip()[:MAX_TITLE_CHARS], model, settings, messages
 
 
 class ConversationStore:
@@ -114,6 +118,7 @@ class ConversationStore:
     ) -> Conversation:
         title, model, settings, messages = _checked(title, model, settings, messages)
         now = utcnow()
+        owner = ConversationRow.key_id.is_(None) if key_id is None else ConversationRow.key_id == key_id
         row = ConversationRow(
             id=f"conv_{uuid.uuid4().hex[:24]}",
             key_id=key_id,
@@ -125,6 +130,10 @@ class ConversationStore:
             updated_at=now,
         )
         with self._sessions.begin() as session:
+            # A bound on what one key can store (each conversation holds up to MAX_MESSAGES_BYTES).
+            count = session.scalar(select(func.count()).select_from(ConversationRow).where(owner)) or 0
+            if count >= MAX_CONVERSATIONS_PER_KEY:
+                raise Conflict(f"This key keeps at most {MAX_CONVERSATIONS_PER_KEY} conversations: delete some first")
             session.add(row)
         return _conversation(row)
 

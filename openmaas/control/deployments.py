@@ -29,8 +29,12 @@ from openmaas.errors import InvalidRequest, NotFound
 
 # One URL path segment, so /{name}/v1/... never spans segments.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# First path segments of the server's own routes: a deployment so named would be ambiguous.
-RESERVED_NAMES = frozenset({"v1", "api", "health", "metrics", "tokenize", "detokenize", "docs", "redoc", "static"})
+# First path segments of the server's own routes and pages (the console's /models/{id} and /static among
+# them): a deployment so named would be ambiguous.
+RESERVED_NAMES = frozenset(
+    {"v1", "api", "health", "ready", "metrics", "tokenize", "detokenize", "openapi.json", "docs", "redoc"}
+    | {"models", "static"}
+)
 # A defaults value of "none" for seed: no fixed seed (TOML has no null).
 NO_SEED = "none"
 # The integer defaults and their least values (None: any integer; seeds are taken modulo 2^64).

@@ -39,8 +39,9 @@ PROTECTED: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/dep/v1/completions", {"model": MODEL, "prompt": "Hi", "max_tokens": 1}),
     ("GET", "/dep/v1/models", None),
 ]
-# Routes that stay open: liveness, readiness, metrics, the API docs (/api/admin/* needs an admin key).
-OPEN_PATHS = {"/health", "/ready", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Routes that stay open: liveness, readiness, metrics, the API schema, the console's pages and their files
+# (pages carry no data; what they show comes from key-checked routes). /api/admin/* needs an admin key.
+OPEN_PATHS = {"/health", "/ready", "/metrics", "/openapi.json", "/", "/playground", "/keys", "/usage"}
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +156,5 @@ def test_every_route_but_the_open_ones_requires_the_key(tmp_path: Path) -> None:
     refused = {route for route, status in answers.items() if status == 401}
     assert set(answers) - refused == {("get", path) for path in OPEN_PATHS if path in app.openapi()["paths"]}
     assert {("post", "/v1/chat/completions"), ("post", "/{deployment}/v1/completions")} <= refused
+    # No page that loads scripts from elsewhere runs on the console's origin.
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404

@@ -272,6 +272,8 @@ def test_the_file_gives_each_deployment_its_defaults(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('[deployments.v1]\nmodel = "m"', "'v1' is reserved"),
+        # /models/{id} is the console's model page.
+        ('[deployments.models]\nmodel = "m"', "'models' is reserved"),
         ('[deployments."a/b"]\nmodel = "m"', "a deployment name is"),
         ("[deployments.d]\n", r"deployments\.d\.model: the id of a served model is required"),
         ('[deployments.d]\nmodel = "m"\nmodle = "x"', "deployments.d: unknown key 'modle'"),

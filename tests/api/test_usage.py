@@ -9,14 +9,9 @@ from typing import Any
 import httpx
 
 from tests.api.conftest import MODEL
+from tests.live_server import new_key
 
 CHAT = [{"role": "user", "content": "Name a colour."}]
-
-
-def _new_key(http: httpx.Client, **fields: Any) -> dict[str, str]:
-    response = http.post("/api/admin/keys", json={"name": "usage-test", **fields})
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['key']}"}
 
 
 def _rows(http: httpx.Client, key_id: str) -> dict[str, dict[str, Any]]:
@@ -32,7 +27,7 @@ def _key_id(http: httpx.Client, auth: dict[str, str]) -> str:
 
 
 def test_usage_rows_equal_the_answers_token_counts_streamed_and_not(http: httpx.Client, server_url: str) -> None:
-    auth = _new_key(http)
+    auth = new_key(http)
     key_id = _key_id(http, auth)
     with httpx.Client(base_url=server_url, headers=auth, timeout=60) as caller:
         plain = caller.post(
@@ -83,7 +78,7 @@ def test_usage_rows_equal_the_answers_token_counts_streamed_and_not(http: httpx.
 def test_a_stream_cancelled_by_its_client_is_recorded_with_the_tokens_produced(
     http: httpx.Client, server_url: str
 ) -> None:
-    auth = _new_key(http)
+    auth = new_key(http)
     key_id = _key_id(http, auth)
     body = {"model": MODEL, "messages": CHAT, "max_tokens": 300, "ignore_eos": True, "stream": True}
     with (
@@ -107,7 +102,7 @@ def test_a_stream_cancelled_by_its_client_is_recorded_with_the_tokens_produced(
 
 
 def test_a_key_may_only_use_its_allowed_models(http: httpx.Client, server_url: str) -> None:
-    auth = _new_key(http, allowed_models=["some-other-model"])
+    auth = new_key(http, allowed_models=["some-other-model"])
     response = httpx.post(
         f"{server_url}/v1/chat/completions",
         json={"model": MODEL, "messages": CHAT, "max_tokens": 2},

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from openmaas.control import conversations
 from openmaas.control.conversations import MAX_MESSAGES, MAX_MESSAGES_BYTES, Conversation
 from openmaas.control.plane import ControlPlane
-from openmaas.errors import InvalidRequest, NotFound
+from openmaas.errors import Conflict, InvalidRequest, NotFound
 
 SETTINGS = {"temperature": 0.7, "system": "Be brief.", "max_tokens": 256}
 HELLO = [
@@ -109,3 +110,17 @@ def test_the_limits(plane: ControlPlane) -> None:
     assert plane.conversations.get("key_a", stored.id) == stored  # a refused write changes nothing
     # What was refused was never stored.
     assert len(plane.conversations.list("key_a")) == 3
+
+
+def test_nul_characters_and_the_per_key_cap(plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A pasted NUL in the prompt that became the title is dropped; in a model id it is refused.
+    assert create(plane, "key_a", title="a\x00b").title == "ab"
+    with pytest.raises(InvalidRequest) as refused:
+        create(plane, "key_a", model="m\x00")
+    assert refused.value.param == "model"
+    monkeypatch.setattr(conversations, "MAX_CONVERSATIONS_PER_KEY", 2)
+    create(plane, "key_a")
+    with pytest.raises(Conflict):
+        create(plane, "key_a")
+    # The cap is per key.
+    create(plane, "key_b")

@@ -120,9 +120,12 @@ def anonymous_console(console_factory: ConsoleFactory) -> Console:
 DEMO_MODEL = "gemma-demo"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_model(server_url: str, model_path: Path) -> Iterator[str]:
-    """A second catalog model (the bundled file again) with tags, a price and defaults; cold until used."""
+    """A second catalog model (the bundled file again) with tags, a price and defaults; cold until used.
+
+    Per module, and removed after it: the API tests share the server and expect its one model.
+    """
     body = {
         "id": DEMO_MODEL,
         "source_kind": "local",

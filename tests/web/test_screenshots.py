@@ -1,19 +1,37 @@
 """Every page at desktop and phone widths: readable without sideways scrolling, and shot for docs/console.md.
 
-The screenshots are written to docs/console/ on every run, so the documentation
-shows the console as the tests last saw it.
+The pages are shot on a server of their own with a fresh database, so the shots show
+what a user would see, not other tests' keys and chats. They go to a temporary folder;
+with OPENMAAS_UPDATE_SCREENSHOTS=1 they replace docs/console/*.png:
+
+    OPENMAAS_UPDATE_SCREENSHOTS=1 python -m pytest -q tests/web/test_screenshots.py
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.live_server import AUTH, MODEL
+from tests.live_server import AUTH, MODEL, live_server
 from tests.web.conftest import DEMO_MODEL, DESKTOP, PHONE, SCREENSHOTS, ConsoleFactory
+
+
+@pytest.fixture(scope="module")
+def server_url(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of this module's own (it overrides the shared one here): an empty database, the bundled file."""
+    home = tmp_path_factory.mktemp("screenshots-home")
+    with live_server(home, {"OPENMAAS_MODEL": str(model_path), "OPENMAAS_MODEL_ID": MODEL}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return SCREENSHOTS if os.environ.get("OPENMAAS_UPDATE_SCREENSHOTS") else tmp_path_factory.mktemp("screenshots")
 
 
 def _catalog(page: Page) -> None:
@@ -70,7 +88,7 @@ PAGES: dict[str, tuple[str, Callable[[Page], None]]] = {
 @pytest.mark.parametrize("name", list(PAGES))
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_page_fits_the_screen_and_is_shot(
-    console_factory: ConsoleFactory, demo_model: str, name: str, width: str
+    console_factory: ConsoleFactory, demo_model: str, shots: Path, name: str, width: str
 ) -> None:
     console = console_factory(viewport=DESKTOP if width == "desktop" else PHONE)
     path, settle = PAGES[name]
@@ -80,5 +98,6 @@ def test_page_fits_the_screen_and_is_shot(
     # Nothing wider than the screen: a phone reader never scrolls sideways (wide tables scroll in their box).
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{name} is {overflow}px wider than a {width} screen"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True, animations="disabled")
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=shots / f"{name}-{width}.png", full_page=True, animations="disabled")
+    assert (shots / f"{name}-{width}.png").stat().st_size > 10_000

@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from openmaas.api.deps import FleetDep
+from openmaas.api.deps import CatalogSyncDep, FleetDep
 from openmaas.control.catalog import CatalogModel, updated_deployment
 from openmaas.control.deployments import Deployment, DeploymentsFileError, GenerationDefaults, parse_defaults
 from openmaas.control.keep_alive import format_keep_alive, parse_keep_alive
 from openmaas.errors import InvalidRequest, ModelNotFound
-from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelEntry, ModelFleet
 from openmaas.fleet.sources import catalog_source
-
-
-def get_catalog_sync(request: Request) -> CatalogSync:
-    sync: CatalogSync = request.app.state.catalog_sync
-    return sync
-
-
-CatalogSyncDep = Annotated[CatalogSync, Depends(get_catalog_sync)]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

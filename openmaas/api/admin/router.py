@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.admin.protocol import KeyCreate, KeyCreated, KeyPublic, KeysPublic
 from openmaas.api.auth import Authenticator
+from openmaas.api.deps import ControlPlaneDep
 from openmaas.control.plane import ControlPlane
 from openmaas.control.usage import UsageEntry
 from openmaas.errors import InvalidRequest
@@ -18,17 +19,11 @@ from openmaas.errors import InvalidRequest
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
-def get_control_plane(request: Request) -> ControlPlane:
-    plane: ControlPlane = request.app.state.control_plane
-    return plane
-
-
 def get_authenticator(request: Request) -> Authenticator:
     authenticator: Authenticator = request.app.state.authenticator
     return authenticator
 
 
-ControlPlaneDep = Annotated[ControlPlane, Depends(get_control_plane)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Collection
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -85,9 +85,10 @@ class CompletionsServing:
         self._metrics = metrics
 
     # Models ---------------------------------------------------------------------
-    def list_models(self, allowed: Collection[str] | None = None) -> dict[str, Any]:
-        """Every served model, loaded or not; only those in allowed (ids or aliases) when given."""
-        entries = [e for e in self._fleet.entries() if allowed is None or not set(allowed).isdisjoint(e.source.names)]
+    def list_models(self) -> dict[str, Any]:
+        """Every served model the caller's key may use, loaded or not."""
+        context = current_request()
+        entries = [e for e in self._fleet.entries() if context.may_use(e.source.names)]
         return {"object": "list", "data": [self._model_card(e) for e in entries]}
 
     def get_model(self, model_id: str) -> dict[str, Any]:
@@ -105,7 +106,7 @@ class CompletionsServing:
 
     async def _acquire(self, model: str, keep_alive: float | str | None = None) -> Lease:
         """A lease on the model, after checking that the caller's key may use it (before any load)."""
-        current_request().check_model(self._fleet.entry(model).model_id)
+        current_request().check_model(self._fleet.entry(model).source.names)
         return await self._fleet.acquire(model, keep_alive=keep_alive)
 
     # Tokenizer ------------------------------------------------------------------

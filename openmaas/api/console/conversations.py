@@ -15,8 +15,8 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.api.admin.router import ControlPlaneDep
 from openmaas.api.auth import Caller, KeyDep
+from openmaas.api.deps import ControlPlaneDep
 from openmaas.control.conversations import Conversation
 
 router = APIRouter(prefix="/api/console/conversations", tags=["console"])
@@ -25,8 +25,9 @@ router = APIRouter(prefix="/api/console/conversations", tags=["console"])
 class ConversationWrite(BaseModel):
     """A conversation as the playground saves it: the whole of it, each time."""
 
-    title: str = Field("", max_length=1000)
-    model: str = Field("", max_length=200)
+    # The store cuts the title to fit and checks the rest (control/conversations.py holds the limits).
+    title: str = ""
+    model: str = ""
     settings: dict[str, Any] = Field(default_factory=dict)
     messages: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -65,7 +66,7 @@ async def list_conversations(
 ) -> ConversationsPublic:
     """The key's conversations, the most recently updated first (without their messages)."""
     found = await run_in_threadpool(plane.conversations.list, _owner(caller), limit)
-    summaries = [ConversationSummary(**ConversationPublic.of(item).model_dump()) for item in found]
+    summaries = [ConversationSummary.model_validate(item, from_attributes=True) for item in found]
     return ConversationsPublic(data=summaries, count=len(summaries))
 
 

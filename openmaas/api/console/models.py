@@ -13,12 +13,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from openmaas.api.admin.catalog import CatalogSyncDep
 from openmaas.api.auth import KeyDep
 from openmaas.api.context import current_request
-from openmaas.api.deps import FleetDep
+from openmaas.api.deps import CatalogSyncDep, FleetDep
 from openmaas.control.catalog import CatalogModel
-from openmaas.control.deployments import Deployment
 from openmaas.errors import ModelNotFound
 from openmaas.fleet.fleet import ModelEntry, ModelState
 from openmaas.fleet.model_facts import model_facts
@@ -79,20 +77,11 @@ def model_card(entry: ModelEntry, model: CatalogModel | None) -> dict[str, Any]:
     }
 
 
-def _may_use(entry: ModelEntry, deployments: list[Deployment]) -> bool:
-    allowed = current_request().allowed_models
-    if allowed is None:
-        return True
-    names = set(entry.source.names)
-    return bool(allowed & names) or any(d.name in allowed and d.model in names for d in deployments)
-
-
 async def _cards(sync: CatalogSyncDep, fleet: FleetDep) -> list[dict[str, Any]]:
-    catalog, deployments = await asyncio.gather(
-        asyncio.to_thread(sync.catalog.list_models), asyncio.to_thread(sync.catalog.list_deployments)
-    )
-    by_id = {model.id: model for model in catalog}
-    entries = [entry for entry in fleet.entries() if not entry.is_removed and _may_use(entry, deployments)]
+    """The cards of the models the key may call (by the rule every inference route applies)."""
+    by_id = {model.id: model for model in await asyncio.to_thread(sync.catalog.list_models)}
+    context = current_request()
+    entries = [entry for entry in fleet.entries() if not entry.is_removed and context.may_use(entry.source.names)]
     # Reading a header is a few small reads, cached per file: cheap enough off the loop.
     return await asyncio.to_thread(lambda: [model_card(entry, by_id.get(entry.model_id)) for entry in entries])
 

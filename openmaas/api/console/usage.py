@@ -19,8 +19,8 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.api.admin.router import ControlPlaneDep
 from openmaas.api.auth import BOOTSTRAP_KEY_ID, Caller, KeyDep
+from openmaas.api.deps import ControlPlaneDep
 from openmaas.control.db import utcnow
 from openmaas.control.plane import ControlPlane
 from openmaas.control.tables import UsageRow

@@ -155,7 +155,7 @@ class GenerateServing:
         session = self._sessions.checkout(key)
         if session is not None:
             try:
-                current_request().check_model(self._fleet.entry(session.model_id).model_id)
+                current_request().check_model(self._fleet.entry(session.model_id).source.names)
                 lease = await self._fleet.acquire(session.model_id, keep_alive=keep_alive)
                 session.is_held = lambda: not lease.is_released
                 return session, lease
@@ -166,7 +166,7 @@ class GenerateServing:
                 self._release(session)
                 raise
         entry = self._fleet.entry(model) if model is not None else self._default_entry()
-        current_request().check_model(entry.model_id)
+        current_request().check_model(entry.source.names)
         lease = await self._fleet.acquire(entry.model_id, keep_alive=keep_alive)
         try:
             session = self._open_session(key, lease, prompts)
