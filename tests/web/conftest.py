@@ -16,11 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, expect, sync_playwright
 
 from tests.live_server import ADMIN_KEY, AUTH
 
 CHROMIUM = shutil.which("chromium")
+# Assertions wait up to this long (Playwright's default is 5 s): an answer on a busy 2-core machine takes longer.
+expect.set_options(timeout=30_000)
 # Chromium looks Google hosts up at start even with background networking off: resolve nothing but loopback.
 CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.api.conftest import engine_stats
 from tests.examples_runner import run_example
-from tests.live_server import MODEL
+from tests.live_server import ADMIN_KEY, MODEL
 from tests.web.conftest import Console, ConsoleFactory
 
 # Records every state the answer passes through, so a test can tell it arrived in pieces.
@@ -36,8 +36,24 @@ def open_playground(console: Console, max_tokens: int | None = 16) -> Page:
 
 
 def send(page: Page, prompt: str) -> None:
+    # Send is disabled from a send until its answer is saved: Enter before that would be ignored.
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
     page.get_by_label("Message").fill(prompt)
     page.get_by_label("Message").press("Enter")
+
+
+def wait_saved(page: Page) -> None:
+    """Until the last answer is finished and saved (the playground is no longer busy)."""
+    expect(page.locator("#messages li.assistant").last).not_to_have_attribute("data-state", "streaming")
+    expect(page.locator("#playground")).to_have_attribute("data-busy", "false")
+
+
+def conversations_of(server_url: str, key: str) -> list[dict[str, Any]]:
+    """The key's conversations with their messages, as the server keeps them."""
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server_url, headers=headers, timeout=30) as client:
+        listed = client.get("/api/console/conversations").json()["data"]
+        return [client.get(f"/api/console/conversations/{item['id']}").json() for item in listed]
 
 
 def usage_row(http: httpx.Client, request_id: str) -> dict[str, Any]:
@@ -48,6 +64,7 @@ def usage_row(http: httpx.Client, request_id: str) -> dict[str, Any]:
         for row in rows:
             if row["request_id"] == request_id:
                 return dict(row)
+        time.sleep(0.1)
     raise AssertionError(f"no usage row for {request_id}")
 
 
@@ -74,8 +91,71 @@ def test_a_whole_answer_without_streaming(console: Console) -> None:
     send(page, "Say hello.")
     answer = page.locator("#messages li.assistant").last
     expect(answer).to_have_attribute("data-state", "done")
-    expect(answer.locator(".stats")).to_contain_text("completion tokens")
+    stats = answer.locator(".stats")
+    expect(stats).to_contain_text("completion tokens")
+    # The rate over the whole call; a whole answer has no first-token time of its own.
+    expect(stats).to_contain_text("tokens/s")
+    expect(stats).not_to_contain_text("first token")
     assert answer.locator(".content").inner_text().strip()
+
+
+def test_a_failed_answer_does_not_break_the_conversation(console: Console, server_url: str) -> None:
+    page = open_playground(console, max_tokens=8)
+    send(page, "Name a colour.")
+    wait_saved(page)
+    # Max tokens 0: the server refuses the call (400) and the answer shows why.
+    page.get_by_label("Max tokens").fill("0")
+    send(page, "Name a fruit.")
+    failed = page.locator("#messages li.assistant").last
+    expect(failed).to_have_attribute("data-state", "error")
+    expect(failed.locator(".content")).to_contain_text("max_tokens")
+    # The question is greyed, marked failed, and back in the prompt box to send again.
+    question = page.locator("#messages li.user").last
+    expect(question).to_have_attribute("data-failed", "true")
+    expect(question.locator(".stats")).to_contain_text("Not answered")
+    expect(page.get_by_label("Message")).to_have_value("Name a fruit.")
+    wait_saved(page)
+    # Sent again, the turns still alternate (the failed pair is left out): the chat template accepts them.
+    page.get_by_label("Max tokens").fill("8")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#messages li.assistant")).to_have_count(3)
+    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+    wait_saved(page)
+    # Reopened, it keeps working: the failed pair is kept, marked, and still not sent.
+    page.reload()
+    page.get_by_role("button", name="Name a colour.", exact=True).click()
+    expect(page.locator("#messages li.user")).to_have_count(3)
+    expect(page.locator("#messages li.user").nth(1)).to_have_attribute("data-failed", "true")
+    page.get_by_label("Max tokens").fill("8")
+    send(page, "Name an animal.")
+    expect(page.locator("#messages li.assistant")).to_have_count(4)
+    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+    wait_saved(page)
+    saved = [item for item in conversations_of(server_url, ADMIN_KEY) if item["title"] == "Name a colour."]
+    assert len(saved) == 1
+    assert [(message["role"], message["failed"]) for message in saved[0]["messages"]] == [
+        ("user", False),
+        ("assistant", False),
+        ("user", True),
+        ("assistant", True),
+        ("user", False),
+        ("assistant", False),
+        ("user", False),
+        ("assistant", False),
+    ]
+
+
+def test_a_model_without_defaults_gets_the_forms_own(console: Console, demo_model: str) -> None:
+    page = console.open("/playground")
+    model = page.get_by_label("Model")
+    expect(model).to_have_value(MODEL)
+    expect(page.get_by_label("Temperature")).to_have_value("0.7")
+    model.select_option(demo_model)
+    expect(page.get_by_label("Temperature")).to_have_value("0.3")
+    expect(page.get_by_label("Max tokens")).to_have_value("256")
+    model.select_option(MODEL)
+    expect(page.get_by_label("Temperature")).to_have_value("0.7")
+    expect(page.get_by_label("Max tokens")).to_have_value("4096")
 
 
 def test_stop_cancels_the_generation_on_the_server(console: Console, http: httpx.Client) -> None:
@@ -98,7 +178,7 @@ def test_stop_cancels_the_generation_on_the_server(console: Console, http: httpx
     # The engine let go of it: nothing runs and every slot is free or cached again.
     deadline = time.monotonic() + 10
     while (stats := engine_stats(http))["num_running"] and time.monotonic() < deadline:
-        pass
+        time.sleep(0.1)
     assert stats["num_running"] == 0
     assert stats["num_free_slots"] + stats["num_cached_slots"] == stats["num_total_slots"]
 
@@ -155,11 +235,16 @@ def test_conversations_follow_the_key_to_another_device(console_factory: Console
     send(page, "Remember the word pineapple.")
     expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
     first_answer = page.locator("#messages li.assistant .content").last.inner_text()
+    # Sent at once: send() waits for Send, which stays disabled until the first answer is saved.
     send(page, "Which word?")
     expect(page.locator("#messages li.assistant")).to_have_count(2)
     expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+    wait_saved(page)
     entry = page.locator("#conversation-list li").filter(has_text="Remember the word pineapple.")
     expect(entry).to_have_count(1)
+    # One conversation on the server (the second save replaced the first, no second POST).
+    saved = [item for item in conversations_of(server_url, ADMIN_KEY) if "pineapple" in item["title"]]
+    assert [len(item["messages"]) for item in saved] == [4]
 
     phone = console_factory()
     other = open_playground(phone, max_tokens=None)
@@ -175,14 +260,79 @@ def test_conversations_follow_the_key_to_another_device(console_factory: Console
     expect(page.locator("#conversation-list li").filter(has_text="pineapple")).to_have_count(0)
 
 
+def test_new_chat_right_after_an_answer_keeps_both_conversations(console: Console, server_url: str) -> None:
+    page = open_playground(console, max_tokens=4)
+    send(page, "First chat about apples.")
+    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+    # At once: the click waits for New chat, disabled until the answer is saved to the first chat.
+    page.get_by_role("button", name="New chat").click()
+    expect(page.locator("#messages li")).to_have_count(0)
+    send(page, "Second chat about pears.")
+    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+    wait_saved(page)
+    for title in ("First chat about apples.", "Second chat about pears."):
+        expect(page.locator("#conversation-list li").filter(has_text=title)).to_have_count(1)
+    saved = {
+        item["title"]: [message["content"] for message in item["messages"] if message["role"] == "user"]
+        for item in conversations_of(server_url, ADMIN_KEY)
+        if "chat about" in item["title"]
+    }
+    assert saved == {
+        "First chat about apples.": ["First chat about apples."],
+        "Second chat about pears.": ["Second chat about pears."],
+    }
+
+
+def _new_key(http: httpx.Client, name: str) -> str:
+    created = http.post("/api/admin/keys", json={"name": name})
+    assert created.status_code == 201, created.text
+    return str(created.json()["key"])
+
+
+def _own_conversation(server_url: str, key: str, title: str) -> None:
+    body = {"title": title, "model": MODEL, "messages": [{"role": "user", "content": title}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    created = httpx.post(f"{server_url}/api/console/conversations", json=body, headers=headers, timeout=30)
+    assert created.status_code == 201, created.text
+
+
 def test_another_key_does_not_see_the_conversations(
     console_factory: ConsoleFactory, server_url: str, http: httpx.Client
 ) -> None:
     mine = open_playground(console_factory(), max_tokens=4)
     send(mine, "A private question.")
     expect(mine.locator("#conversation-list li").filter(has_text="A private question.")).to_have_count(1)
-    other_key = http.post("/api/admin/keys", json={"name": "someone else"}).json()["key"]
+    other_key = _new_key(http, "someone else")
+    _own_conversation(server_url, other_key, "Their own question.")
     theirs = open_playground(console_factory(key=other_key), max_tokens=None)
-    expect(theirs.locator("#conversation-list")).to_be_attached()
-    theirs.wait_for_load_state("networkidle")
+    # The list has loaded (their own conversation is in it), and it holds nothing of the other key's.
+    expect(theirs.locator("#conversation-list li").filter(has_text="Their own question.")).to_have_count(1)
     expect(theirs.locator("#conversation-list li").filter(has_text="A private question.")).to_have_count(0)
+
+
+def test_another_key_in_the_same_browser_gets_a_new_chat(console: Console, server_url: str, http: httpx.Client) -> None:
+    page = open_playground(console, max_tokens=4)
+    send(page, "The admin's chat.")
+    wait_saved(page)
+    expect(page.locator("#conversation-list li").filter(has_text="The admin's chat.")).to_have_count(1)
+    other_key = _new_key(http, "same browser")
+    _own_conversation(server_url, other_key, "The other key's chat.")
+    page.get_by_role("button", name="Change key").click()
+    dialog = page.get_by_role("dialog", name="Add API Key")
+    dialog.get_by_label("API key").fill(other_key)
+    dialog.get_by_role("button", name="Save key").click()
+    expect(dialog).to_be_hidden()
+    # Nothing of the admin's chat stays: not its messages, not its list.
+    expect(page.locator("#key-label")).not_to_contain_text("admin")
+    expect(page.locator("#conversation-list li").filter(has_text="The other key's chat.")).to_have_count(1)
+    expect(page.locator("#conversation-list li").filter(has_text="The admin's chat.")).to_have_count(0)
+    expect(page.locator("#messages li")).to_have_count(0)
+    page.get_by_label("Max tokens").fill("4")
+    # A message now starts the other key's conversation, not a PUT over the admin's.
+    send(page, "Asked with the other key.")
+    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+    wait_saved(page)
+    expect(page.locator("#conversation-list li").filter(has_text="Asked with the other key.")).to_have_count(1)
+    admins = [item["title"] for item in conversations_of(server_url, ADMIN_KEY)]
+    assert "The admin's chat." in admins
+    assert "Asked with the other key." not in admins

@@ -43,11 +43,13 @@ def _model(page: Page) -> None:
 
 
 def _playground(page: Page) -> None:
+    expect(page.get_by_label("Model")).to_have_value(MODEL)
     page.get_by_label("Max tokens").fill("24")
     page.get_by_label("System prompt").fill("You are a helpful assistant.")
     page.get_by_label("Message").fill("Write one sentence about the sea.")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
     page.get_by_label("Message").press("Enter")
-    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done")
+    expect(page.locator("#messages li.assistant").last).to_have_attribute("data-state", "done", timeout=60_000)
 
 
 def _playground_api(page: Page) -> None:

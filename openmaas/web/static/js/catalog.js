@@ -1,13 +1,14 @@
 // The catalog: a card per model the key may use, with search and a tag filter.
 
 import { api, onIdentity } from "./api.js";
-import { element, formatBytes, formatNumber, formatPrice } from "./format.js";
+import { element, factList, formatBytes, formatNumber, formatPrice, modelPath } from "./format.js";
 
 const search = document.getElementById("catalog-search");
 const tagSelect = document.getElementById("catalog-tag");
 const list = document.getElementById("catalog-cards");
 const status = document.getElementById("catalog-status");
 let models = [];
+let generation = 0; // bumped on every key change: answers for an older key are dropped
 
 function stateBadge(model) {
   return element("span", {
@@ -17,18 +18,18 @@ function stateBadge(model) {
   });
 }
 
-function fact(term, value) {
-  return [element("dt", { text: term }), element("dd", { text: value })];
-}
-
 function card(model) {
-  const href = `/models/${encodeURIComponent(model.id).replaceAll("%2F", "/")}`;
-  const facts = element("dl", { className: "facts" }, [
-    ...fact("Size", [model.size_label, formatBytes(model.file_bytes)].filter(Boolean).join(" · ")),
-    ...fact("Context", `${formatNumber(model.context_length)} tokens`),
-    ...fact("Quantization", model.quantization || "—"),
-    ...fact("Price (in / out)", `${formatPrice(model.input_price_per_million)} · ${formatPrice(model.output_price_per_million)}`),
-  ]);
+  const href = `/models/${modelPath(model.id)}`;
+  const facts = element(
+    "dl",
+    { className: "facts" },
+    factList([
+      ["Size", [model.size_label, formatBytes(model.file_bytes)].filter(Boolean).join(" · ")],
+      ["Context", `${formatNumber(model.context_length)} tokens`],
+      ["Quantization", model.quantization || "—"],
+      ["Price (in / out)", `${formatPrice(model.input_price_per_million)} · ${formatPrice(model.output_price_per_million)}`],
+    ]),
+  );
   const tags = model.tags.length
     ? element("p", { className: "tags" }, model.tags.map((tag) => element("span", { text: tag, className: "tag" })))
     : null;
@@ -75,14 +76,18 @@ function fillTags() {
   tagSelect.value = tags.includes(chosen) ? chosen : "";
 }
 
-async function load() {
+async function load(mine) {
   status.textContent = "Loading models…";
+  let found;
   try {
-    models = (await api("/api/console/models")).data;
+    found = (await api("/api/console/models")).data;
   } catch (error) {
+    if (mine !== generation) return;
     status.textContent = `Could not load the models: ${error.message}`;
     return;
   }
+  if (mine !== generation) return;
+  models = found;
   fillTags();
   render();
 }
@@ -90,6 +95,9 @@ async function load() {
 search.addEventListener("input", render);
 tagSelect.addEventListener("change", render);
 onIdentity((identity) => {
-  if (identity) load();
-  else list.replaceChildren();
+  generation += 1;
+  models = [];
+  list.replaceChildren();
+  status.textContent = "";
+  if (identity) load(generation);
 });

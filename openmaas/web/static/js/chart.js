@@ -165,18 +165,23 @@ export function stackedBars({
   return root;
 }
 
+// The colour swatch of the index-th series (the legend's and the usage table's).
+export function swatch(index) {
+  const node = document.createElement("span");
+  node.className = "swatch";
+  node.setAttribute("aria-hidden", "true");
+  // A CSSOM property, which the style-src CSP allows (a style attribute it would not).
+  node.style.backgroundColor = colour(index);
+  return node;
+}
+
 // The legend: a colour swatch and the series' label, in drawing order.
 export function legend(series) {
   const list = document.createElement("ul");
   list.className = "legend";
   series.forEach((line, index) => {
     const item = document.createElement("li");
-    const swatch = document.createElement("span");
-    swatch.className = "swatch";
-    swatch.setAttribute("aria-hidden", "true");
-    // A CSSOM property, which the style-src CSP allows (a style attribute it would not).
-    swatch.style.backgroundColor = colour(index);
-    item.append(swatch, document.createTextNode(line.label));
+    item.append(swatch(index), document.createTextNode(line.label));
     list.append(item);
   });
   return list;

@@ -26,7 +26,8 @@ async function* sseData(body) {
   }
 }
 
-// Returns {content, usage, finishReason, requestId, firstTokenMs, totalMs, chunks}.
+// Returns {content, usage, finishReason, requestId, firstTokenMs, totalMs, chunks}; firstTokenMs is
+// null for a whole (non-streamed) answer.
 export async function chatCompletion(body, { signal, onDelta, onStart }) {
   const started = performance.now();
   const response = await fetch("/v1/chat/completions", {
@@ -52,7 +53,7 @@ export async function chatCompletion(body, { signal, onDelta, onStart }) {
     result.finishReason = answer.choices[0].finish_reason;
     result.usage = answer.usage;
     result.totalMs = performance.now() - started;
-    result.firstTokenMs = result.totalMs;
+    // A whole answer has no first token of its own: firstTokenMs stays null.
     result.chunks = 1;
     onDelta(result.content, result);
     return result;

@@ -62,3 +62,13 @@ export function element(tag, { text, className, attrs } = {}, children = []) {
   for (const child of children) if (child) node.append(child);
   return node;
 }
+
+// A description list's terms and values: rows of [term, value], as <dt>/<dd> pairs.
+export function factList(rows) {
+  return rows.flatMap(([term, value]) => [element("dt", { text: term }), element("dd", { text: value })]);
+}
+
+// A model id as a URL path (ids may hold "/": each part encoded, the slashes kept).
+export function modelPath(id) {
+  return id.split("/").map(encodeURIComponent).join("/");
+}

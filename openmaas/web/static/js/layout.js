@@ -1,7 +1,7 @@
 // Every page: the "Add API Key" dialog, the key shown in the header, copy buttons, and
 // which parts of the page a key unlocks (data-needs-key, data-admin-only).
 
-import { forgetKey, onIdentity, saveKey, storedKey } from "./api.js";
+import { ApiError, forgetKey, onIdentity, refreshIdentity, saveKey, storedKey } from "./api.js";
 
 const dialog = document.getElementById("key-dialog");
 const form = document.getElementById("key-form");
@@ -10,6 +10,8 @@ const errorText = document.getElementById("key-error");
 const label = document.getElementById("key-label");
 const addButton = document.getElementById("add-key-button");
 const forgetButton = document.getElementById("forget-key-button");
+const saveButton = document.getElementById("key-save");
+const retryButton = document.getElementById("retry-button");
 
 function openKeyDialog() {
   errorText.hidden = true;
@@ -28,10 +30,21 @@ forgetButton.addEventListener("click", () => forgetKey());
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const key = input.value.trim();
-  if (!key) return;
-  const failure = await saveKey(key);
+  // One check at a time: a second submit waits for the first's answer.
+  if (!key || saveButton.disabled) return;
+  saveButton.disabled = true;
+  errorText.hidden = true;
+  let failure;
+  try {
+    failure = await saveKey(key);
+  } finally {
+    saveButton.disabled = false;
+  }
   if (failure) {
-    errorText.textContent = `This key was refused: ${failure.message}`;
+    errorText.textContent =
+      failure instanceof ApiError
+        ? `This key was refused: ${failure.message}`
+        : `Could not reach the server to check the key: ${failure.message}`;
     errorText.hidden = false;
     input.focus();
     return;
@@ -39,14 +52,30 @@ form.addEventListener("submit", async (event) => {
   dialog.close();
 });
 
-onIdentity((identity) => {
+retryButton.addEventListener("click", async () => {
+  retryButton.disabled = true;
+  try {
+    await refreshIdentity();
+  } finally {
+    retryButton.disabled = false;
+  }
+});
+
+onIdentity((identity, { error, unreachable }) => {
   const signedIn = identity !== null;
   if (identity && identity.auth_disabled) label.textContent = "Keys are off on this server";
   else if (identity) label.textContent = `Key ${identity.key_prefix}…${identity.is_admin ? " (admin)" : ""}`;
+  else if (unreachable) label.textContent = "Server unreachable";
   else label.textContent = storedKey() ? "Key refused" : "No API key";
   addButton.textContent = identity ? "Change key" : "Add API Key";
   forgetButton.hidden = !storedKey();
   document.getElementById("signin-notice").hidden = signedIn;
+  // Unreachable: no key would help yet; say so and offer to check again.
+  document.getElementById("signin-add").hidden = Boolean(unreachable);
+  document.getElementById("signin-unreachable").hidden = !unreachable;
+  document.getElementById("unreachable-message").textContent = unreachable
+    ? `Could not reach the server (${error ? error.message : "no answer"}). Check the connection and retry.`
+    : "";
   for (const section of document.querySelectorAll("[data-needs-key]")) section.hidden = !signedIn;
   for (const item of document.querySelectorAll("[data-admin-only]")) item.hidden = !(identity && identity.is_admin);
 });

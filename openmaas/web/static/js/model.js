@@ -2,7 +2,7 @@
 
 import { api, onIdentity } from "./api.js";
 import { exampleCode, endpointOf } from "./examples.js";
-import { element, formatBytes, formatNumber, formatPrice } from "./format.js";
+import { factList, formatBytes, formatNumber, formatPrice, modelPath } from "./format.js";
 import { setupTabs } from "./tabs.js";
 
 const article = document.getElementById("model-detail");
@@ -12,14 +12,14 @@ const dialectSelect = document.getElementById("example-dialect");
 const panel = document.getElementById("example-panel");
 const code = document.getElementById("example-code");
 const endpoint = document.getElementById("example-endpoint");
-const origin = document.body.dataset.baseUrl;
+// The address the browser reached this server at (right behind a TLS proxy too).
+const origin = window.location.origin;
 let language = "curl";
 let model = null;
+let generation = 0; // bumped on every key change: answers for an older key are dropped
 
 function facts(target, rows) {
-  target.replaceChildren(
-    ...rows.flatMap(([term, value]) => [element("dt", { text: term }), element("dd", { text: value })]),
-  );
+  target.replaceChildren(...factList(rows));
 }
 
 function showModel() {
@@ -68,15 +68,18 @@ setupTabs(document.getElementById("example-tabs"), (tab) => {
 });
 dialectSelect.addEventListener("change", showExample);
 
-async function load() {
+async function load(mine) {
   status.textContent = "Loading…";
+  let found;
   try {
-    const path = modelId.split("/").map(encodeURIComponent).join("/");
-    model = await api(`/api/console/models/${path}`);
+    found = await api(`/api/console/models/${modelPath(modelId)}`);
   } catch (error) {
+    if (mine !== generation) return;
     status.textContent = error.status === 404 ? `No model '${modelId}' is available to this key.` : error.message;
     return;
   }
+  if (mine !== generation) return;
+  model = found;
   status.textContent = "";
   showModel();
   showExample();
@@ -84,5 +87,11 @@ async function load() {
 
 showExample();
 onIdentity((identity) => {
-  if (identity) load();
+  generation += 1;
+  model = null;
+  status.textContent = "";
+  // Nothing the previous key saw stays on the page.
+  document.getElementById("model-facts").replaceChildren();
+  document.getElementById("model-defaults").replaceChildren();
+  if (identity) load(generation);
 });

@@ -2,18 +2,22 @@
 // the API tab (the exact request as code) and conversations kept on the server per key.
 
 import { api, onIdentity } from "./api.js";
+import { answerStats, markFailedTurns, messageItem } from "./chat_messages.js";
 import { chatCompletion } from "./chat_stream.js";
 import { endpointOf, exampleCode } from "./examples.js";
-import { element, formatNumber } from "./format.js";
+import { element } from "./format.js";
 import { setupTabs } from "./tabs.js";
 
 const $ = (id) => document.getElementById(id);
-const origin = document.body.dataset.baseUrl;
+// The address the browser reached this server at (right behind a TLS proxy too).
+const origin = window.location.origin;
+const playground = $("playground");
 const modelSelect = $("model-select");
 const messagesList = $("messages");
 const promptInput = $("prompt");
 const sendButton = $("send-button");
 const stopButton = $("stop-button");
+const newButton = $("new-conversation");
 const chatStatus = $("chat-status");
 const conversationList = $("conversation-list");
 const controls = {
@@ -25,13 +29,19 @@ const controls = {
   presence_penalty: $("presence-penalty"),
 };
 const FIELD_OF_DEFAULT = { temperature: "temperature", max_tokens: "max_tokens", top_k: "top_k", top_p: "top_p" };
+// The form's own values (its HTML), what a model without defaults of its own gets.
+const FORM_DEFAULTS = Object.fromEntries(Object.entries(controls).map(([name, input]) => [name, input.defaultValue]));
 
 let models = [];
 let conversation = newConversation();
 let running = null; // the AbortController of the answer being generated
+// Sending (until the answer is saved) or opening a conversation: Send, New chat and opening wait.
+let busy = false;
+let generation = 0; // bumped on every key change: answers for an older key are dropped
+let openedFromAddress = false; // ?conversation= is opened once, for the first key only
 
 function newConversation() {
-  return { id: null, title: "", messages: [] };
+  return { id: null, title: "", messages: [], saving: null };
 }
 
 function params() {
@@ -72,33 +82,6 @@ function requestOf(pending) {
 
 // ---- rendering -------------------------------------------------------------------------------
 
-function statsText(stats) {
-  if (!stats) return "";
-  const parts = [];
-  if (stats.prompt_tokens !== undefined && stats.prompt_tokens !== null) {
-    parts.push(`${formatNumber(stats.prompt_tokens)} prompt tokens`);
-  }
-  if (stats.completion_tokens !== undefined && stats.completion_tokens !== null) {
-    parts.push(`${formatNumber(stats.completion_tokens)} completion tokens`);
-  }
-  if (stats.tokens_per_second) parts.push(`${stats.tokens_per_second.toFixed(1)} tokens/s`);
-  if (stats.first_token_ms !== null && stats.first_token_ms !== undefined) {
-    parts.push(`first token ${Math.round(stats.first_token_ms)} ms`);
-  }
-  if (stats.finish_reason) parts.push(`finished: ${stats.finish_reason}`);
-  return parts.join(" · ");
-}
-
-function messageItem(message) {
-  const item = element("li", { className: `message ${message.role}${message.failed ? " error" : ""}` }, [
-    element("div", { text: message.role === "user" ? "You" : "Assistant", className: "role" }),
-    element("div", { text: message.content, className: "content" }),
-    element("div", { text: statsText(message.stats), className: "stats" }),
-  ]);
-  item.dataset.state = message.state || "done";
-  return item;
-}
-
 function renderMessages() {
   messagesList.replaceChildren(...conversation.messages.map(messageItem));
 }
@@ -131,28 +114,37 @@ function renderApi() {
   $("api-code").textContent = exampleCode(language, dialect, origin, requestOf(pending));
 }
 
-function setRunning(controller) {
+// busy: an answer is generated or saved, or a conversation opened; controller: Stop aborts it.
+function setBusy(value, controller = null) {
+  busy = value;
   running = controller;
   stopButton.hidden = controller === null;
-  sendButton.disabled = controller !== null;
+  sendButton.disabled = value;
+  newButton.disabled = value;
+  playground.dataset.busy = String(value);
 }
 
 // ---- the server's conversation store --------------------------------------------------------
 
 async function refreshConversations() {
+  const mine = generation;
+  let items;
   try {
-    renderConversations((await api("/api/console/conversations")).data);
+    items = (await api("/api/console/conversations")).data;
   } catch (error) {
-    chatStatus.textContent = `Could not load conversations: ${error.message}`;
+    if (mine === generation) chatStatus.textContent = `Could not load conversations: ${error.message}`;
+    return;
   }
+  if (mine === generation) renderConversations(items);
 }
 
-async function saveConversation() {
+async function writeConversation(target, mine) {
+  if (mine !== generation) return; // the key changed: this is not the new key's conversation
   const body = {
-    title: conversation.title,
+    title: target.title,
     model: modelSelect.value,
     settings: settings(),
-    messages: conversation.messages.map(({ role, content, stats, state, failed }) => ({
+    messages: target.messages.map(({ role, content, stats, state, failed }) => ({
       role,
       content,
       stats: stats || null,
@@ -161,48 +153,74 @@ async function saveConversation() {
     })),
   };
   try {
-    const saved = conversation.id
-      ? await api(`/api/console/conversations/${conversation.id}`, { method: "PUT", body })
+    const saved = target.id
+      ? await api(`/api/console/conversations/${encodeURIComponent(target.id)}`, { method: "PUT", body })
       : await api("/api/console/conversations", { method: "POST", body });
-    conversation.id = saved.id;
-    await refreshConversations();
+    target.id = saved.id;
   } catch (error) {
-    chatStatus.textContent = `Could not save the conversation: ${error.message}`;
+    if (mine === generation) chatStatus.textContent = `Could not save the conversation: ${error.message}`;
+    return;
   }
+  if (mine === generation) await refreshConversations();
+}
+
+// Saves target (the conversation as it is now) after its earlier saves, so that the first
+// save's POST gives the id every later PUT uses.
+function saveConversation(target) {
+  const mine = generation;
+  const previous = target.saving || Promise.resolve();
+  target.saving = previous.then(() => writeConversation(target, mine));
+  return target.saving;
 }
 
 async function openConversation(id) {
-  if (running) return;
+  if (busy) return;
+  const mine = generation;
+  setBusy(true);
   try {
-    const saved = await api(`/api/console/conversations/${id}`);
-    conversation = { id: saved.id, title: saved.title, messages: saved.messages };
+    const saved = await api(`/api/console/conversations/${encodeURIComponent(id)}`);
+    if (mine !== generation) return;
+    conversation = { id: saved.id, title: saved.title, messages: markFailedTurns(saved.messages), saving: null };
     applySettings(saved.settings);
     if ([...modelSelect.options].some((option) => option.value === saved.model)) modelSelect.value = saved.model;
+    chatStatus.textContent = "";
     renderMessages();
-    await refreshConversations();
     renderApi();
   } catch (error) {
-    chatStatus.textContent = `Could not open the conversation: ${error.message}`;
-  }
-}
-
-async function deleteConversation(id) {
-  try {
-    await api(`/api/console/conversations/${id}`, { method: "DELETE" });
-  } catch (error) {
-    chatStatus.textContent = `Could not delete the conversation: ${error.message}`;
+    if (mine === generation) chatStatus.textContent = `Could not open the conversation: ${error.message}`;
     return;
+  } finally {
+    if (mine === generation) setBusy(false);
   }
-  if (conversation.id === id) startNewConversation();
   await refreshConversations();
 }
 
-function startNewConversation() {
-  if (running) return;
+async function deleteConversation(id) {
+  // The conversation being answered or saved stays until that is done.
+  if (busy && id === conversation.id) return;
+  const mine = generation;
+  try {
+    await api(`/api/console/conversations/${encodeURIComponent(id)}`, { method: "DELETE" });
+  } catch (error) {
+    if (mine === generation) chatStatus.textContent = `Could not delete the conversation: ${error.message}`;
+    return;
+  }
+  if (mine !== generation) return;
+  if (conversation.id === id) startNewConversation();
+  else await refreshConversations();
+}
+
+function resetConversation() {
   conversation = newConversation();
+  chatStatus.textContent = "";
   renderMessages();
-  refreshConversations();
   renderApi();
+}
+
+function startNewConversation() {
+  if (busy) return;
+  resetConversation();
+  refreshConversations();
   promptInput.focus();
 }
 
@@ -210,7 +228,9 @@ function startNewConversation() {
 
 async function send() {
   const text = promptInput.value.trim();
-  if (!text || running || !modelSelect.value) return;
+  if (!text || busy || !modelSelect.value) return;
+  const mine = generation;
+  const target = conversation;
   const body = {
     model: modelSelect.value,
     messages: wireMessages(text),
@@ -218,10 +238,10 @@ async function send() {
     stream: $("stream").checked,
   };
   if (body.stream) body.stream_options = { include_usage: true };
-  if (!conversation.title) conversation.title = text.slice(0, 80);
-  conversation.messages.push({ role: "user", content: text });
+  if (!target.title) target.title = text.slice(0, 80);
+  const question = { role: "user", content: text };
   const answer = { role: "assistant", content: "", state: "streaming" };
-  conversation.messages.push(answer);
+  target.messages.push(question, answer);
   promptInput.value = "";
   renderMessages();
   const item = messagesList.lastElementChild;
@@ -229,7 +249,7 @@ async function send() {
   item.dataset.chunks = "0";
   chatStatus.textContent = "Generating…";
   const controller = new AbortController();
-  setRunning(controller);
+  setBusy(true, controller);
   let result = null;
   try {
     result = await chatCompletion(body, {
@@ -244,46 +264,49 @@ async function send() {
       },
     });
     answer.state = "done";
-    chatStatus.textContent = "";
   } catch (error) {
     if (controller.signal.aborted) {
       answer.state = "stopped";
-      chatStatus.textContent = "Stopped: the server cancelled the generation.";
     } else {
       answer.state = "error";
       answer.failed = true;
+      question.failed = true;
       answer.content = error.message;
-      chatStatus.textContent = "";
     }
-  } finally {
-    setRunning(null);
   }
-  if (result) {
-    const usage = result.usage || {};
-    const decodeMs = result.totalMs - (result.firstTokenMs || 0);
-    const completion = usage.completion_tokens;
-    answer.stats = {
-      prompt_tokens: usage.prompt_tokens,
-      completion_tokens: completion,
-      first_token_ms: result.firstTokenMs,
-      tokens_per_second: completion > 1 && decodeMs > 0 ? ((completion - 1) * 1000) / decodeMs : null,
-      finish_reason: result.finishReason,
-    };
-  } else if (answer.state === "stopped") {
-    answer.stats = { finish_reason: "stopped" };
+  // The key changed meanwhile: the page shows the new key's chat now, and this one is not saved.
+  if (mine !== generation) return;
+  running = null;
+  stopButton.hidden = true;
+  if (result) answer.stats = answerStats(result, body.stream);
+  else if (answer.state === "stopped") answer.stats = { finish_reason: "stopped" };
+  chatStatus.textContent = answer.state === "stopped" ? "Stopped: the server cancelled the generation." : "";
+  if (question.failed) {
+    // Failed, the question is the user's to edit and send again.
+    if (!promptInput.value.trim()) promptInput.value = text;
+    renderMessages();
+    const failedItem = messagesList.lastElementChild;
+    if (item.dataset.requestId) failedItem.dataset.requestId = item.dataset.requestId;
+  } else {
+    const finished = messageItem(answer);
+    finished.dataset.chunks = item.dataset.chunks;
+    if (item.dataset.requestId) finished.dataset.requestId = item.dataset.requestId;
+    item.replaceWith(finished);
   }
-  const finished = messageItem(answer);
-  finished.dataset.chunks = item.dataset.chunks;
-  if (item.dataset.requestId) finished.dataset.requestId = item.dataset.requestId;
-  item.replaceWith(finished);
-  await saveConversation();
+  // Busy until saved: a second send or another conversation waits for this one's id.
+  await saveConversation(target);
+  if (mine !== generation) return;
+  setBusy(false);
   renderApi();
 }
 
 // ---- models ----------------------------------------------------------------------------------
 
+// The form's defaults, then the model's own: a model without defaults gets the form's, not the
+// previous model's.
 function applyModelDefaults() {
   const model = models.find((candidate) => candidate.id === modelSelect.value);
+  for (const name of Object.keys(FIELD_OF_DEFAULT)) controls[name].value = FORM_DEFAULTS[name];
   if (!model) return;
   for (const [name, field] of Object.entries(FIELD_OF_DEFAULT)) {
     if (model.defaults[field] !== undefined && model.defaults[field] !== null) controls[name].value = model.defaults[field];
@@ -291,19 +314,26 @@ function applyModelDefaults() {
 }
 
 async function loadModels() {
+  const mine = generation;
+  let found;
   try {
-    models = (await api("/api/console/models")).data;
+    found = (await api("/api/console/models")).data;
   } catch (error) {
-    chatStatus.textContent = `Could not load the models: ${error.message}`;
+    if (mine === generation) chatStatus.textContent = `Could not load the models: ${error.message}`;
     return;
   }
+  if (mine !== generation) return;
+  models = found;
   const wanted = new URLSearchParams(window.location.search).get("model");
+  const previous = modelSelect.value;
   modelSelect.replaceChildren(
     ...models.map((model) =>
       element("option", { text: `${model.display_name}${model.warm ? "" : " (cold start)"}`, attrs: { value: model.id } }),
     ),
   );
-  const chosen = models.find((model) => model.id === wanted || model.aliases.includes(wanted));
+  const chosen =
+    models.find((model) => model.id === wanted || model.aliases.includes(wanted)) ||
+    models.find((model) => model.id === previous);
   if (chosen) modelSelect.value = chosen.id;
   applyModelDefaults();
   renderApi();
@@ -324,7 +354,7 @@ promptInput.addEventListener("keydown", (event) => {
 stopButton.addEventListener("click", () => {
   if (running) running.abort();
 });
-$("new-conversation").addEventListener("click", startNewConversation);
+newButton.addEventListener("click", startNewConversation);
 modelSelect.addEventListener("change", () => {
   applyModelDefaults();
   renderApi();
@@ -340,10 +370,21 @@ setupTabs(document.querySelector('.chat [role="tablist"]'), (tab) => {
   if (tab.id === "tab-api") renderApi();
 });
 
+setBusy(false);
 onIdentity(async (identity) => {
+  // Another key (or none): nothing of the previous key's chat stays, and its answers are dropped.
+  generation += 1;
+  const mine = generation;
+  if (running) running.abort();
+  setBusy(false);
+  conversationList.replaceChildren();
+  resetConversation();
   if (!identity) return;
   await loadModels();
+  if (mine !== generation) return;
   await refreshConversations();
+  if (mine !== generation || openedFromAddress) return;
+  openedFromAddress = true;
   const wanted = new URLSearchParams(window.location.search).get("conversation");
   if (wanted) await openConversation(wanted);
 });

@@ -2,7 +2,7 @@
 // and the calls as a CSV download. An admin key sees every call; any other key its own.
 
 import { api, apiError, authHeaders, onIdentity } from "./api.js";
-import { colour, legend, stackedBars } from "./chart.js";
+import { legend, stackedBars, swatch } from "./chart.js";
 import { element, formatCost, formatNumber } from "./format.js";
 
 const periodSelect = document.getElementById("usage-period");
@@ -124,9 +124,7 @@ function drawTable() {
     element("td", { text: formatCost(totals.cost), className: "num" }),
   ];
   const rows = data.totals.map((totals, index) => {
-    const swatch = element("span", { className: "swatch", attrs: { "aria-hidden": "true" } });
-    swatch.style.backgroundColor = colour(index);
-    const name = element("th", { attrs: { scope: "row" } }, [swatch, document.createTextNode(totals.label)]);
+    const name = element("th", { attrs: { scope: "row" } }, [swatch(index), document.createTextNode(totals.label)]);
     return element("tr", {}, [name, ...cells(totals)]);
   });
   if (!rows.length) {
