@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live_server import MODEL
+from tests.live_server import MODEL, new_key
 
 CHAT = [{"role": "user", "content": "Say hi."}]
 SERIES_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "tokens", "cost")
@@ -83,11 +83,13 @@ def test_the_series_cover_every_bucket_and_count_the_calls(
     assert body["total"]["num_requests"] >= len(admin_calls)
 
 
-def test_the_calls_just_made_are_counted_at_once(http: httpx.Client) -> None:
-    """Read-your-writes: the usage writer is flushed before the summary is read."""
-    before = _series(http, period="24h")["total"]["num_requests"]
-    _chat(http)
-    assert _series(http, period="24h")["total"]["num_requests"] == before + 1
+def test_the_calls_just_made_are_counted_at_once(http: httpx.Client, server_url: str) -> None:
+    """Read-your-writes: the usage writer is flushed before the summary is read (a fresh key: only its calls)."""
+    with httpx.Client(base_url=server_url, headers=new_key(http), timeout=60) as mine:
+        _chat(mine)
+        assert _series(mine, period="24h")["total"]["num_requests"] == 1
+        _chat(mine)
+        assert _series(mine, period="24h")["total"]["num_requests"] == 2
 
 
 def test_grouped_by_key_the_labels_name_the_keys(
@@ -120,7 +122,9 @@ def test_an_inference_key_sees_only_its_own_calls(
     assert ids == [inference_key["request_id"]]
 
 
-def test_the_csv_lists_every_call_oldest_first(http: httpx.Client, admin_calls: list[str]) -> None:
+def test_the_csv_lists_every_call_oldest_first(
+    http: httpx.Client, admin_calls: list[str], inference_key: dict[str, Any]
+) -> None:
     response = http.get("/api/console/usage.csv", params={"period": "24h"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
@@ -138,8 +142,11 @@ def test_the_csv_lists_every_call_oldest_first(http: httpx.Client, admin_calls: 
         assert int(row["completion_tokens"]) >= 1
     times = [datetime.fromisoformat(row["created_at"]) for row in rows]
     assert times == sorted(times)
-    # The same calls as the chart counts.
-    assert len(rows) == _series(http, period="24h")["total"]["num_requests"]
+    # The same calls as the chart counts (a fresh key's: no other call can land between the two reads).
+    auth = inference_key["auth"]
+    own = list(csv.DictReader(io.StringIO(http.get("/api/console/usage.csv", headers=auth).text)))
+    assert [row["request_id"] for row in own] == [inference_key["request_id"]]
+    assert len(own) == _series(http, headers=auth, period="24h")["total"]["num_requests"]
 
 
 def test_a_client_request_id_cannot_become_a_spreadsheet_formula(http: httpx.Client) -> None:
