@@ -41,9 +41,7 @@ templates.env.globals["version"] = __version__
 
 
 def _page(request: Request, template: str, page: str, title: str, **context: Any) -> Response:
-    response = templates.TemplateResponse(
-        request, template, {"page": page, "title": title, **context}
-    )
+    response = templates.TemplateResponse(request, template, {"page": page, "title": title, **context})
     response.headers.update(SECURITY_HEADERS)
     return response
 
