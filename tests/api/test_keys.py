@@ -15,8 +15,8 @@ from pydantic import SecretStr
 
 from openmaas.app import create_app
 from openmaas.control.plane import ControlPlane
-from openmaas.control.usage import UsageEntry
 from openmaas.settings import Settings
+from tests.control.usage_entries import usage_entry
 
 ADMIN = "om-admin-key-for-these-tests-0123"
 HELLO = [{"role": "user", "content": "Hi"}]
@@ -120,26 +120,6 @@ def test_a_spent_budget_is_429_until_the_period_ends(app: FastAPI, api: TestClie
     assert int(response.headers["Retry-After"]) <= 86_400
 
 
-def usage_entry(key_id: str, created_at: datetime) -> UsageEntry:
-    return UsageEntry(
-        request_id=f"req-{created_at.timestamp()}",
-        created_at=created_at,
-        key_id=key_id,
-        key_prefix=None,
-        model="m",
-        deployment=None,
-        dialect="openai",
-        status="ok",
-        num_prompt_tokens=3,
-        num_cached_tokens=0,
-        num_completion_tokens=2,
-        time_to_first_token=0.01,
-        duration=0.1,
-        finish_reason="stop",
-        cost=0.0,
-    )
-
-
 def test_keys_show_when_they_were_last_used(app: FastAPI, api: TestClient) -> None:
     used, unused = create_key(api, name="used"), create_key(api, name="unused")
     assert used["last_used_at"] is None
@@ -147,7 +127,7 @@ def test_keys_show_when_they_were_last_used(app: FastAPI, api: TestClient) -> No
     latest = datetime(2026, 11, 23, 19, 5, tzinfo=UTC)
     # Submitted, not flushed: the routes flush the writer first, so a call that just ended counts.
     for moment in (latest - timedelta(hours=3), latest, latest - timedelta(days=1)):
-        control.writer.submit(usage_entry(used["id"], moment))
+        control.writer.submit(usage_entry(f"req-{moment.timestamp()}", key_id=used["id"], created_at=moment))
     listed = {key["id"]: key for key in api.get("/api/admin/keys", headers=bearer(ADMIN)).json()["data"]}
     assert datetime.fromisoformat(listed[used["id"]]["last_used_at"]) == latest
     assert listed[unused["id"]]["last_used_at"] is None

@@ -16,8 +16,8 @@ from openmaas.control.catalog import CatalogModel
 from openmaas.control.db import Base, alembic_config, create_db_engine, import_table_modules, upgrade
 from openmaas.control.keys import KeySpec, hash_secret
 from openmaas.control.plane import ControlPlane
-from openmaas.control.usage import UsageEntry
 from openmaas.errors import InvalidRequest, NotFound
+from tests.control.usage_entries import usage_entry
 
 
 def test_migrations_upgrade_an_empty_database_to_a_schema_that_matches_the_models(database_url: str) -> None:
@@ -67,33 +67,11 @@ def test_the_first_admin_key_is_created_once(plane: ControlPlane) -> None:
     assert key.is_admin
 
 
-def entry(request_id: str, model: str = "m", key_id: str | None = "key_a", **fields: object) -> UsageEntry:
-    values: dict[str, object] = {
-        "request_id": request_id,
-        "created_at": datetime(2025, 3, 1, 23, 30, tzinfo=UTC),
-        "key_id": key_id,
-        "key_prefix": "om-abc",
-        "model": model,
-        "deployment": None,
-        "dialect": "openai",
-        "status": "ok",
-        "num_prompt_tokens": 10,
-        "num_cached_tokens": 4,
-        "num_completion_tokens": 5,
-        "time_to_first_token": 0.01,
-        "duration": 0.1,
-        "finish_reason": "stop",
-        "cost": 0.5,
-        **fields,
-    }
-    return UsageEntry(**values)  # type: ignore[arg-type]
-
-
 def test_rows_written_just_before_shutdown_are_there_after_a_restart(database_url: str) -> None:
     first = ControlPlane(database_url, usage_flush_interval=30.0)
     first.start()
     for index in range(3):
-        first.writer.submit(entry(f"r{index}"))
+        first.writer.submit(usage_entry(f"r{index}"))
     first.close()  # long before the flush interval: close writes them
     second = ControlPlane(database_url)
     second.start()
@@ -105,9 +83,9 @@ def test_rows_written_just_before_shutdown_are_there_after_a_restart(database_ur
 
 def test_usage_by_model_key_and_day(plane: ControlPlane) -> None:
     late = datetime(2025, 3, 2, 0, 30, tzinfo=UTC)
-    plane.writer.submit(entry("a"))
-    plane.writer.submit(entry("b", model="n"))
-    plane.writer.submit(entry("c", key_id="key_b", created_at=late, status="cancelled"))
+    plane.writer.submit(usage_entry("a"))
+    plane.writer.submit(usage_entry("b", model="n"))
+    plane.writer.submit(usage_entry("c", key_id="key_b", created_at=late, status="cancelled"))
     plane.writer.flush()
     by_model = plane.usage.summary(["model"])
     assert [(row["model"], row["num_requests"], row["num_prompt_tokens"]) for row in by_model] == [
@@ -130,9 +108,9 @@ def test_usage_by_model_key_and_day(plane: ControlPlane) -> None:
 def test_one_bad_usage_row_does_not_cost_the_others_of_its_batch(database_url: str) -> None:
     plane = ControlPlane(database_url, usage_flush_interval=30.0)
     plane.start()
-    plane.writer.submit(entry("good-1"))
-    plane.writer.submit(dataclasses.replace(entry("bad"), model=None))  # type: ignore[arg-type]
-    plane.writer.submit(entry("good-2"))
+    plane.writer.submit(usage_entry("good-1"))
+    plane.writer.submit(dataclasses.replace(usage_entry("bad"), model=None))  # type: ignore[arg-type]
+    plane.writer.submit(usage_entry("good-2"))
     plane.close()  # writes the three as one batch: the bad row fails it, the good ones are written alone
     again = ControlPlane(database_url)
     again.start()

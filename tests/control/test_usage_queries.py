@@ -9,27 +9,15 @@ import pytest
 from openmaas.control.plane import ControlPlane
 from openmaas.control.usage import UsageEntry
 from openmaas.errors import InvalidRequest
+from tests.control.usage_entries import usage_entry
 
 T0 = datetime(2026, 11, 23, 19, 5, 30, 123456, tzinfo=UTC)
 
 
 def entry(request_id: str, created_at: datetime, key_id: str | None = "key_a", model: str = "m") -> UsageEntry:
-    return UsageEntry(
-        request_id=request_id,
-        created_at=created_at,
-        key_id=key_id,
-        key_prefix=None if key_id is None else "om-abc",
-        model=model,
-        deployment=None,
-        dialect="openai",
-        status="ok",
-        num_prompt_tokens=10,
-        num_cached_tokens=0,
-        num_completion_tokens=5,
-        time_to_first_token=0.01,
-        duration=0.1,
-        finish_reason="stop",
-        cost=0.25,
+    prefix = None if key_id is None else "om-abc"
+    return usage_entry(
+        request_id, model, key_id, created_at=created_at, key_prefix=prefix, num_cached_tokens=0, cost=0.25
     )
 
 
