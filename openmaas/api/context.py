@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openmaas.engine import Admission
 from openmaas.errors import Forbidden
 from openmaas.log import request_id_var
 
@@ -38,6 +39,8 @@ class RequestContext:
     timeout: float | None = None
     # The models (ids or deployment names) the key may use; None: every one.
     allowed_models: frozenset[str] | None = None
+    # The queue room the call's model reserved for it (validate_jobs), claimed as its requests start.
+    admission: Admission | None = None
 
     def may_use(self, names: Collection[str]) -> bool:
         """Whether the caller's key may use the model with these names (its id and aliases) in this call.
@@ -100,7 +103,8 @@ class RequestContextMiddleware:
         sent = headers.get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
         request_id = sent if _CLIENT_ID.match(sent) else new_request_id()
         timeout = _timeout(headers, self._default_timeout)
-        context_token = _current.set(RequestContext(request_id=request_id, timeout=timeout))
+        context = RequestContext(request_id=request_id, timeout=timeout)
+        context_token = _current.set(context)
         id_token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -111,5 +115,8 @@ class RequestContextMiddleware:
         try:
             await self._app(scope, receive, send_with_id)
         finally:
+            # Queue room the call reserved and never used (its client left before a stream began).
+            if context.admission is not None:
+                context.admission.release()
             request_id_var.reset(id_token)
             _current.reset(context_token)

@@ -50,11 +50,17 @@ async def stream_jobs(
     The caller validates the jobs first (validate_jobs), so bad input is
     refused before a streamed response has started.
     """
-    timeout = current_request().timeout
+    context = current_request()
+    timeout, admission = context.timeout, context.admission
     if len(jobs) == 1:
         job = jobs[0]
         outputs = engine.generate(
-            job.prompt_token_ids, job.params, request_id, session_id=job.session_id, timeout=timeout
+            job.prompt_token_ids,
+            job.params,
+            request_id,
+            session_id=job.session_id,
+            timeout=timeout,
+            admission=admission,
         )
         async for output in outputs:
             yield 0, output
@@ -64,7 +70,12 @@ async def stream_jobs(
     async def pump(index: int, job: Job) -> None:
         try:
             outputs = engine.generate(
-                job.prompt_token_ids, job.params, f"{request_id}-{index}", session_id=job.session_id, timeout=timeout
+                job.prompt_token_ids,
+                job.params,
+                f"{request_id}-{index}",
+                session_id=job.session_id,
+                timeout=timeout,
+                admission=admission,
             )
             async for output in outputs:
                 merged.put_nowait((index, output))
@@ -90,10 +101,12 @@ async def stream_jobs(
 async def validate_jobs(engine: EngineClient, jobs: list[Job]) -> None:
     """Readies and checks every job before anything starts, so bad input (and work the model's
     queue has no room for) is refused up front, before an answer's status line is sent."""
-    engine.admit(len(jobs), sum(len(job.prompt_token_ids) for job in jobs))
     for job in jobs:
         await engine.prepare(job.params)
         engine.validate(job.prompt_token_ids, job.params)
+    # Last, with no await after it: the room is reserved in the same step as it is checked, and held
+    # (in the request's context) until the jobs start, however late a streamed body begins.
+    current_request().admission = engine.admit(len(jobs), sum(len(job.prompt_token_ids) for job in jobs))
 
 
 async def collect_jobs(

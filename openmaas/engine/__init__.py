@@ -6,6 +6,7 @@ templates), llguidance (structured output), ``openmaas.errors``, and llama_cpp
 in ``runners/llama_cpp.py``.
 """
 
+from openmaas.engine.admission import Admission
 from openmaas.engine.client import EngineClient
 from openmaas.engine.config import EngineConfig
 from openmaas.engine.logprobs import MAX_TOP_LOGPROBS, TokenLogprob
@@ -13,6 +14,7 @@ from openmaas.engine.messages import EngineOutput, EngineStats, FinishReason
 from openmaas.engine.sampling_params import SamplingParams, StructuredSpec
 
 __all__ = [
+    "Admission",
     "EngineClient",
     "EngineConfig",
     "EngineOutput",

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from openmaas.engine.admission import Admission
 from openmaas.engine.chat_template import ChatTemplate, select_chat_template
 from openmaas.engine.config import EngineConfig
 from openmaas.engine.core import EngineCore
@@ -132,6 +133,7 @@ class EngineClient:
         *,
         session_id: str | None = None,
         timeout: float | None = None,
+        admission: Admission | None = None,
     ) -> AsyncIterator[EngineOutput]:
         """Streams a request's outputs; closing the iterator early aborts the request.
 
@@ -139,7 +141,8 @@ class EngineClient:
         later request of the same session whose prompt is this one's tokens
         (prompt and output) resumes from it without computing them again.
         With timeout (seconds), the request ends once that long has passed, as
-        if it had reached its token limit (finish reason "length").
+        if it had reached its token limit (finish reason "length"). With admission
+        (from ``admit``), the request takes the queue place reserved for it.
         """
         self._check_alive()
         request_id = request_id or f"req-{uuid.uuid4().hex}-{next(self._ids)}"
@@ -150,8 +153,9 @@ class EngineClient:
         outputs: asyncio.Queue[EngineOutput] = asyncio.Queue()
         self._queues[request_id] = (asyncio.get_running_loop(), outputs)
         self._inbox.put(_Add(request))
-        self._num_queued += 1
-        self._num_queued_prompt_tokens += len(prompt_token_ids)
+        if admission is None or not admission.claim(len(prompt_token_ids)):
+            self._num_queued += 1
+            self._num_queued_prompt_tokens += len(prompt_token_ids)
         is_queued = True
         finished = False
         try:
@@ -169,11 +173,11 @@ class EngineClient:
             if not finished:
                 self._inbox.put(_Abort(request_id))
 
-    def _leave_queue(self, num_prompt_tokens: int) -> None:
-        self._num_queued -= 1
+    def _leave_queue(self, num_prompt_tokens: int, num_requests: int = 1) -> None:
+        self._num_queued -= num_requests
         self._num_queued_prompt_tokens -= num_prompt_tokens
 
-    def admit(self, num_requests: int, num_prompt_tokens: int) -> None:
+    def admit(self, num_requests: int, num_prompt_tokens: int) -> Admission:
         """Refuses at once work the queue has no room for (429 queue_full), or any while shutting down.
 
         Called before an answer starts, so a refusal is a status code, not a broken stream. A
@@ -196,6 +200,10 @@ class EngineClient:
                 "prompt tokens waiting); retry later",
                 retry_after=retry_after,
             )
+        # Reserved now, not when the requests reach the engine: calls admitted meanwhile see them.
+        self._num_queued += num_requests
+        self._num_queued_prompt_tokens += num_prompt_tokens
+        return Admission(lambda requests, tokens: self._leave_queue(tokens, requests), num_requests, num_prompt_tokens)
 
     @property
     def num_queued(self) -> int:

@@ -29,14 +29,14 @@ def test_ready_answers_200_when_the_server_can_serve(http: httpx.Client) -> None
 
 @pytest.fixture(scope="module")
 def small_queue_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
-    # Two running sequences and two queued requests at most.
+    # Two running sequences; two requests at most between admission and their first token.
     env = {"OPENMAAS_MAX_NUM_SEQS": "2", "OPENMAAS_MAX_QUEUED_REQUESTS": "2"}
     with live_server(openmaas_home, env) as url:
         yield url
 
 
 def test_a_flood_past_the_caps_gets_429s_at_once_and_every_admitted_request_completes(small_queue_url: str) -> None:
-    body = {"model": MODEL, "messages": CHAT, "max_tokens": 8, "temperature": 0}
+    body = {"model": MODEL, "messages": CHAT, "max_tokens": 16, "temperature": 0}
     solo = httpx.post(f"{small_queue_url}/v1/chat/completions", json=body, headers=AUTH, timeout=60).json()
     expected = solo["choices"][0]["message"]["content"]
 
@@ -58,12 +58,14 @@ def test_a_flood_past_the_caps_gets_429s_at_once_and_every_admitted_request_comp
 
 
 def test_a_refused_generate_request_gets_its_dialects_shape(small_queue_url: str) -> None:
-    body = {"request_id": "", "prompt": "hi", "stream_response": False, "generation_config": {"max_new_tokens": 4}}
+    # Long enough that the first four are still in the engine when the last ones arrive (4 tokens were not, once).
+    config = {"max_new_tokens": 48, "do_sample": False}
+    body = {"request_id": "", "prompt": "hi", "stream_response": False, "generation_config": config}
 
     async def flood() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=small_queue_url, headers=AUTH, timeout=60) as client:
             return await asyncio.gather(
-                *(client.post("/api/generate", json={**body, "request_id": f"flood-{i}"}) for i in range(10))
+                *(client.post("/api/generate", json={**body, "request_id": f"flood-{i}"}) for i in range(12))
             )
 
     responses = asyncio.run(asyncio.wait_for(flood(), timeout=120))
