@@ -261,7 +261,7 @@ def test_streamed_chunks_carry_running_usage_and_end_with_finish_reason(http: ht
 
 
 def test_include_usage_adds_a_usage_chunk_without_choices(http: httpx.Client) -> None:
-    events = stream_events(http, maxTokens=3, streamOptions={"includeUsage": True})
+    events = stream_events(http, maxTokens=3, topK=1, streamOptions={"includeUsage": True})
     assert events[-1]["choices"] == []
     assert events[-1]["usage"]["completion_tokens"] == 3
     assert events[-2]["choices"][0]["finish_reason"] == "length"
@@ -287,8 +287,8 @@ def test_errors_inside_a_started_stream_are_an_envelope_event() -> None:
 
 @pytest.mark.parametrize("field", ["maxTokens", "max_tokens", "maxCompletionTokens", "max_completion_tokens"])
 def test_output_limit_in_either_spelling(http: httpx.Client, field: str) -> None:
-    data = envelope_data(chat(http, **{field: 3}))
-    assert data["usage"]["completion_tokens"] <= 3
+    data = envelope_data(chat(http, topK=1, **{field: 3}))
+    assert data["usage"]["completion_tokens"] == 3
     assert data["choices"][0]["finish_reason"] == "length"
 
 
@@ -359,8 +359,14 @@ def test_sdk_gets_a_plain_chat_completion(portal_client: OpenAI) -> None:
 
 
 def test_sdk_stream_with_usage(portal_client: OpenAI) -> None:
+    # Greedy (topK 1), so no sampled end-of-turn can cut the three tokens short.
     stream = portal_client.chat.completions.create(
-        model=MODEL, messages=SEA, max_tokens=3, stream=True, stream_options={"include_usage": True}
+        model=MODEL,
+        messages=SEA,
+        max_tokens=3,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"topK": 1},
     )
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
