@@ -36,7 +36,8 @@ def small_queue_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
 
 
 def test_a_flood_past_the_caps_gets_429s_at_once_and_every_admitted_request_completes(small_queue_url: str) -> None:
-    body = {"model": MODEL, "messages": CHAT, "max_tokens": 16, "temperature": 0}
+    # Seeded: a seeded request gets the same tokens alone and in a batch (docs/determinism.md).
+    body = {"model": MODEL, "messages": CHAT, "max_tokens": 16, "temperature": 0, "seed": 0}
     solo = httpx.post(f"{small_queue_url}/v1/chat/completions", json=body, headers=AUTH, timeout=60).json()
     expected = solo["choices"][0]["message"]["content"]
 

@@ -330,7 +330,7 @@ def test_each_camel_case_field_reaches_its_parameter(http: httpx.Client, fields:
 
 
 def test_logprobs_with_top_logprobs(http: httpx.Client) -> None:
-    data = envelope_data(chat(http, maxTokens=3, logprobs=True, topLogprobs=2))
+    data = envelope_data(chat(http, maxTokens=3, topK=1, logprobs=True, topLogprobs=2))
     entries = data["choices"][0]["logprobs"]["content"]
     assert entries and all(len(entry["top_logprobs"]) == 2 for entry in entries)
 

@@ -30,6 +30,9 @@ WATCH_ANSWER = """() => {
 def open_playground(console: Console, max_tokens: int | None = 16) -> Page:
     page = console.open("/playground")
     expect(page.get_by_label("Model")).to_have_value(MODEL)
+    # Greedy, so no answer depends on chance: a sampled end-of-turn could end one before it
+    # streams or before Stop is clicked (greedily, the Stop test's story runs to the context's end).
+    page.get_by_label("Temperature").fill("0")
     if max_tokens is not None:
         page.get_by_label("Max tokens").fill(str(max_tokens))
     return page
