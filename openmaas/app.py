@@ -205,7 +205,7 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     price = catalog_sync.price if price is no_price else price
     metrics.add_listener(UsageRecorder(lambda entry: control.writer.submit(entry), authenticator, price))
     app.state.metrics = metrics
-    app.state.completions_serving = CompletionsServing(fleet, metrics)
+    app.state.completions_serving = CompletionsServing(fleet, metrics, catalog_sync.request_defaults)
     app.state.generate_serving = GenerateServing(
         fleet, metrics, generation_defaults(settings), _session_store(settings, fleet)
     )

@@ -180,6 +180,26 @@ def parse_defaults(where: str, table: dict[str, Any]) -> GenerationDefaults:
     return GenerationDefaults(**values)
 
 
+def request_defaults(where: str, table: dict[str, Any]) -> dict[str, Any]:
+    """The request fields a catalog model's defaults table sets, only the keys it names.
+
+    Unlike a deployment's (complete: the specification fills what is unset), a
+    model's defaults leave every other field to the request or its dialect.
+    ``end_id`` becomes ``stop_token_ids``; a seed of "none" sets nothing.
+    """
+    parsed = parse_defaults(where, table)
+    values: dict[str, Any] = {}
+    for key in table:
+        value = getattr(parsed, key)
+        if key == "stop":
+            values[key] = list(value)
+        elif key == "end_id":
+            values["stop_token_ids"] = [value]
+        elif value is not None:
+            values[key] = value
+    return values
+
+
 def _check_keys(where: str, table: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(table) - known)
     if unknown:

@@ -14,9 +14,10 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from openmaas.control.catalog import Catalog, CatalogModel
-from openmaas.control.deployments import Deployment, Deployments
+from openmaas.control.deployments import Deployment, Deployments, request_defaults
 from openmaas.engine import EngineConfig
 from openmaas.errors import OpenmaasError
 from openmaas.fleet.fleet import ModelFleet
@@ -46,6 +47,8 @@ class CatalogSync:
         self.home = home
         # Catalog model id -> the entry it was registered from (to see changes).
         self._registered: dict[str, CatalogModel] = {}
+        # Catalog model id -> the request fields its defaults set (read per request).
+        self._request_defaults: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
 
     def seed_deployments(self, seeds: list[Deployment]) -> None:
@@ -60,6 +63,7 @@ class CatalogSync:
             for model_id in [m for m in self._registered if wanted.get(m) != self._registered[m]]:
                 self._fleet.unregister(model_id)
                 del self._registered[model_id]
+                self._request_defaults.pop(model_id, None)
             for model in models:
                 if model.id not in self._registered:
                     await self._register(model)
@@ -73,17 +77,24 @@ class CatalogSync:
             return (0.0, 0.0)
         return (model.input_price_per_million, model.output_price_per_million)
 
+    def request_defaults(self, model_id: str) -> dict[str, Any]:
+        """The request fields a served catalog model's defaults set; {} for any other model.
+        Read from memory, like price: every chat and completion asks."""
+        return self._request_defaults.get(model_id, {})
+
     async def _register(self, model: CatalogModel) -> None:
         try:
             source = await asyncio.to_thread(catalog_source, model, self.home)
             config = catalog_engine_config(self._base_config, model, source.path)
+            defaults = request_defaults(f"models.{model.id}.defaults", dict(model.defaults))
             created = int(model.created_at.timestamp()) if model.created_at else int(time.time())
             self._fleet.register(source, config, created=created, keep_alive=model.keep_alive)
-        except (OpenmaasError, ValueError, OSError) as exc:
+        except (OpenmaasError, ValueError, OSError) as exc:  # a bad defaults table is a ValueError too
             message = exc.message if isinstance(exc, OpenmaasError) else str(exc)
             logger.warning("catalog model %s is not served: %s", model.id, message)
             return
         self._registered[model.id] = model
+        self._request_defaults[model.id] = defaults
 
     async def run(self, interval: float) -> None:
         """Refreshes every interval seconds until cancelled."""

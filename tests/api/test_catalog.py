@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -119,3 +120,36 @@ def test_deployments_in_the_catalog(api: httpx.Client) -> None:
     assert [d["name"] for d in api.get("/api/admin/deployments").json()["data"]] == ["tiny"]
     assert api.delete("/api/admin/deployments/tiny").status_code == 204
     assert api.post("/tiny/v1/completions", json={"prompt": "Hi"}).status_code == 404
+
+
+def test_a_catalog_models_defaults_apply_where_a_request_leaves_them_out(api: httpx.Client, model_path: Path) -> None:
+    added = api.post(
+        "/api/admin/models", json={"id": "tuned", "source": str(model_path), "defaults": {"max_tokens": 6, "top_k": 1}}
+    )
+    assert added.status_code == 201, added.text
+    hello = [{"role": "user", "content": "Say hello."}]
+
+    def chat(path: str = "/v1/chat/completions", **fields: object) -> dict[str, Any]:
+        response = api.post(path, json={"model": "tuned", "messages": hello, **fields})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body.get("data", body)  # the portal's envelope
+
+    try:
+        greedy = chat(max_tokens=6, temperature=0)
+        assert greedy["usage"]["completion_tokens"] == 6  # this answer has no early end-of-turn
+        # top_k 1 from the catalog: even at temperature 2 the answer is the greedy one, and 6 tokens long.
+        hot = chat(temperature=2)
+        assert hot["usage"]["completion_tokens"] == 6 and hot["choices"][0]["finish_reason"] == "length"
+        assert hot["choices"][0]["message"] == greedy["choices"][0]["message"]
+        # The client's own values win field by field; top_k 0 turns the truncation off again.
+        assert chat(max_tokens=2)["usage"]["completion_tokens"] == 2
+        unbounded = chat(temperature=2, top_k=0)
+        assert unbounded["choices"][0]["message"] != greedy["choices"][0]["message"]
+        # The portal dialect too, and completions, whose own default of 16 tokens gives way.
+        portal = chat("/api/v1/ai/chat/completions", temperature=2)
+        assert portal["choices"][0]["message"]["content"] == greedy["choices"][0]["message"]["content"]
+        completion = api.post("/v1/completions", json={"model": "tuned", "prompt": "Say hello."}).json()
+        assert completion["usage"]["completion_tokens"] == 6
+    finally:
+        assert api.delete("/api/admin/models/tuned").status_code == 204

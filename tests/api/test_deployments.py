@@ -18,7 +18,7 @@ from openai import OpenAI
 
 from openmaas.api.openai.deployments import DeploymentChatRequest, DeploymentCompletionRequest
 from openmaas.app import create_app
-from openmaas.control.deployments import DeploymentsFileError, GenerationDefaults, load_deployments
+from openmaas.control.deployments import DeploymentsFileError, GenerationDefaults, load_deployments, request_defaults
 from openmaas.fleet.gguf_metadata import huggingface_repo, read_string_metadata
 from openmaas.fleet.sources import local_model
 from openmaas.settings import Settings
@@ -330,3 +330,15 @@ def test_the_wire_models_take_random_sed_and_end_id() -> None:
     )
     assert both.seed == 1  # OpenAI's spelling wins
     assert both.model_copy(update={"end_id": 5}).to_sampling_params().stop_token_ids == (5,)
+
+
+def test_a_models_defaults_set_only_the_fields_they_name() -> None:
+    table = {"temperature": 0, "stop": "###", "seed": "none", "end_id": 106}
+    assert request_defaults("models.m.defaults", table) == {
+        "temperature": 0.0,
+        "stop": ["###"],
+        "stop_token_ids": [106],
+    }
+    assert request_defaults("models.m.defaults", {}) == {}
+    with pytest.raises(DeploymentsFileError, match="models.m.defaults.top_k"):
+        request_defaults("models.m.defaults", {"top_k": "many"})

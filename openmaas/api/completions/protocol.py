@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -99,6 +100,19 @@ class SamplingFields(OpenAIBaseModel):
     response_format: ResponseFormat | None = None
     # Ollama's: how long the model stays loaded after this request (seconds or "5m"; 0 unloads it at once).
     keep_alive: float | str | None = None
+
+    def under_defaults(self, defaults: Mapping[str, Any]) -> Self:
+        """This request with defaults for the fields the client left out or sent as null.
+
+        The client's own values win field by field, as over a deployment's defaults.
+        """
+        sent = self.model_fields_set
+        missing = {
+            name: value
+            for name, value in defaults.items()
+            if name in type(self).model_fields and (name not in sent or getattr(self, name) is None)
+        }
+        return self.model_copy(update=missing) if missing else self
 
     def sampling_params(
         self, max_tokens: int | None, *, logprobs: int | None = None, choice_index: int = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -80,9 +80,13 @@ class _Usage:
 class CompletionsServing:
     """Chat completions, completions, the model list and the tokenizer routes, over a ModelFleet."""
 
-    def __init__(self, fleet: ModelFleet, metrics: Metrics) -> None:
+    def __init__(
+        self, fleet: ModelFleet, metrics: Metrics, model_defaults: Callable[[str], Mapping[str, Any]] = lambda _: {}
+    ) -> None:
         self._fleet = fleet
         self._metrics = metrics
+        # A model id -> the request fields its catalog defaults set, under the client's own values.
+        self._model_defaults = model_defaults
 
     # Models ---------------------------------------------------------------------
     def list_models(self) -> dict[str, Any]:
@@ -141,6 +145,7 @@ class CompletionsServing:
     ) -> JSONResponse | StreamingResponse:
         served = lease.served
         engine = served.engine
+        body = body.under_defaults(self._model_defaults(served.source.model_id))
         prompt = engine.encode_chat(body.message_dicts())
         jobs = [Job(prompt, body.to_sampling_params(i)) for i in range(body.n)]
         try:
@@ -213,6 +218,7 @@ class CompletionsServing:
     ) -> JSONResponse | StreamingResponse:
         served = lease.served
         engine = served.engine
+        body = body.under_defaults(self._model_defaults(served.source.model_id))
         prompts = self._completion_prompts(engine, body.prompt)
         jobs = [Job(p, body.to_sampling_params(i)) for p in prompts for i in range(body.n)]
         await validate_jobs(engine, jobs)
