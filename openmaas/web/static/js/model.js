@@ -45,7 +45,7 @@ function showModel() {
   const defaults = Object.entries(model.defaults);
   facts(
     document.getElementById("model-defaults"),
-    defaults.length ? defaults.map(([name, value]) => [name, JSON.stringify(value)]) : [["—", "the server's defaults"]],
+    defaults.length ? defaults.map(([name, value]) => [name, JSON.stringify(value)]) : [["—", "none: each API's own defaults apply"]],
   );
 }
 
