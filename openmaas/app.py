@@ -22,13 +22,16 @@ from openmaas.api.console import conversations as console_conversations_router
 from openmaas.api.console import models as console_models_router
 from openmaas.api.console import usage as console_usage_router
 from openmaas.api.context import RequestContextMiddleware
+from openmaas.api.cors import ApiCors
 from openmaas.api.drain import Drain
+from openmaas.api.embeddings.serving import EmbeddingsServing
 from openmaas.api.errors import ErrorRenderers, error_response, install_error_handlers
 from openmaas.api.generate import router as generate_router
 from openmaas.api.generate.protocol import GenerationDefaults
 from openmaas.api.generate.serving import GenerateServing
 from openmaas.api.generate.sessions import Session, SessionStore
 from openmaas.api.limits import BodySizeLimit
+from openmaas.api.security_headers import SecurityHeaders
 from openmaas.api.metering import Metrics
 from openmaas.api.openai import deployments as deployments_router
 from openmaas.api.openai import router as openai_router
@@ -45,7 +48,7 @@ from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelFleet
 from openmaas.fleet.sources import ModelSource, bundled_model, local_model
 from openmaas.settings import Settings
-from openmaas.web.routes import mount_console
+from openmaas.web.routes import is_console_page, mount_console
 
 
 def resolve_model_source(settings: Settings) -> ModelSource:
@@ -70,6 +73,8 @@ def engine_config(settings: Settings, source: ModelSource | None) -> EngineConfi
         num_threads=settings.num_threads,
         max_queued_requests=settings.max_queued_requests,
         max_queued_prompt_tokens=settings.max_queued_prompt_tokens,
+        max_requests_per_call=settings.max_requests_per_call,
+        max_queue_wait=settings.max_queue_wait,
     )
 
 
@@ -148,7 +153,8 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
         default_keep_alive=parse_keep_alive(settings.keep_alive, param="OPENMAAS_KEEP_ALIVE") or 0.0,
         debug_checks=settings.engine_debug_checks,
     )
-    control = ControlPlane(settings.resolved_database_url)
+    # The usage journal lives in the home: local to this machine, as a crash it covers is.
+    control = ControlPlane(settings.resolved_database_url, journal_dir=settings.home / "usage-journal")
     drain = Drain(fleet, settings.drain_timeout)
     # Read now so that a bad file stops the server before the model loads.
     deployments = load_deployments(settings.deployments_file) if settings.deployments_file else Deployments()
@@ -203,9 +209,10 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     fleet.add_load_listener(metrics.record_model_load)
     # Prices come from the catalog unless the caller passes its own.
     price = catalog_sync.price if price is no_price else price
-    metrics.add_listener(UsageRecorder(lambda entry: control.writer.submit(entry), authenticator, price))
+    metrics.ledger = UsageRecorder(lambda entry: control.writer.submit(entry), authenticator, price, control.journal)
     app.state.metrics = metrics
     app.state.completions_serving = CompletionsServing(fleet, metrics, catalog_sync.request_defaults)
+    app.state.embeddings_serving = EmbeddingsServing(fleet, metrics)
     app.state.generate_serving = GenerateServing(
         fleet, metrics, generation_defaults(settings), _session_store(settings, fleet)
     )
@@ -216,6 +223,11 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes, render=partial(error_response, renderers))
     # Outermost, so every answer (a 413 included) carries its X-Request-Id.
     app.add_middleware(RequestContextMiddleware, default_timeout=settings.request_timeout)
+    if settings.cors_origins:
+        # Outside everything else, so preflights are answered before auth and every answer carries the headers.
+        app.add_middleware(ApiCors, origins=settings.cors_origins, is_excluded=is_console_page)
+    # Outside everything, so static files, errors and the middlewares' own answers all carry them.
+    app.add_middleware(SecurityHeaders)
     # Every inference route needs an API key, and /api/admin/* an admin key; /health and /metrics stay open.
     auth = [RequireApiKey]
     admin = [RequireAdminKey]

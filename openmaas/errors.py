@@ -105,3 +105,16 @@ class ShuttingDown(Overloaded):
 
 class EngineDead(Overloaded):
     code = "engine_unavailable"
+
+
+class EngineFailed(OpenmaasError):
+    """The engine failed while generating (a step raised): the server's fault, not a sign of load."""
+
+    code = "engine_error"
+
+
+class ModelLoadFailed(OpenmaasError):
+    """A model could not be loaded (its file is unreadable, or its configuration does not fit it):
+    the server's configuration is at fault, not the request."""
+
+    code = "model_load_failed"

@@ -57,7 +57,7 @@ def http(server_url: str) -> Iterator[httpx.Client]:
 POSTGRES_URL = os.environ.get("OPENMAAS_TEST_POSTGRES_URL")
 
 
-def _reset_postgres(url: str) -> None:
+def reset_postgres(url: str) -> None:
     engine = create_db_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -79,5 +79,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'openmaas.db'}"
     assert POSTGRES_URL is not None
-    _reset_postgres(POSTGRES_URL)
+    reset_postgres(POSTGRES_URL)
     return POSTGRES_URL

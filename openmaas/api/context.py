@@ -8,18 +8,21 @@ they are created, so the record of a call knows its key and deployment.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmaas.engine import Admission
-from openmaas.errors import Forbidden
+from openmaas.errors import ModelNotFound
 from openmaas.log import request_id_var
+
+logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 #: Seconds a call may generate for; past it, it ends as if its token limit were reached.
@@ -41,6 +44,24 @@ class RequestContext:
     allowed_models: frozenset[str] | None = None
     # The queue room the call's model reserved for it (validate_jobs), claimed as its requests start.
     admission: Admission | None = None
+    # What the call holds until its HTTP request ends (a model lease, a call's account), run then, last first.
+    _on_end: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_end(self, release: Callable[[], None]) -> None:
+        """Runs release when the HTTP request ends (answer sent, stream over, or client gone), however it ends.
+
+        Resources are released with their request's scope, not by finalizers: a streamed answer
+        whose body never started still ends its HTTP request."""
+        self._on_end.append(release)
+
+    def end(self) -> None:
+        """Runs the on_end callbacks (once each, last registered first); one failing does not stop the others."""
+        while self._on_end:
+            release = self._on_end.pop()
+            try:
+                release()
+            except Exception:
+                logger.exception("releasing a resource of request %s failed", self.request_id)
 
     def may_use(self, names: Collection[str]) -> bool:
         """Whether the caller's key may use the model with these names (its id and aliases) in this call.
@@ -53,11 +74,14 @@ class RequestContext:
             return True
         return self.deployment is not None and self.deployment in allowed
 
-    def check_model(self, names: Collection[str]) -> None:
-        """Raises Forbidden (403) unless the caller's key may use the model (see may_use)."""
+    def check_model(self, names: Collection[str], requested: str | None = None) -> None:
+        """Raises ModelNotFound (404) unless the caller's key may use the model (see may_use).
+
+        404, not 403, and the same message as for a model that does not exist (naming what the
+        client asked for): a key learns nothing about the models it may not use."""
         if not self.may_use(names):
-            model_id = next(iter(names), "")
-            raise Forbidden(f"This API key may not use the model '{model_id}'", param="model")
+            model_id = requested if requested is not None else next(iter(names), "")
+            raise ModelNotFound(f"The model '{model_id}' does not exist", param="model")
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("openmaas_request_context", default=None)
@@ -115,6 +139,7 @@ class RequestContextMiddleware:
         try:
             await self._app(scope, receive, send_with_id)
         finally:
+            context.end()
             # Queue room the call reserved and never used (its client left before a stream began).
             if context.admission is not None:
                 context.admission.release()

@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from openmaas.api.context import current_request
 from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams, TokenLogprob
-from openmaas.errors import Overloaded
+from openmaas.errors import EngineFailed
 from openmaas.fleet.fleet import Lease
 
 ResponseT = TypeVar("ResponseT", bound=Response)
@@ -103,20 +103,34 @@ async def validate_jobs(engine: EngineClient, jobs: list[Job]) -> None:
     queue has no room for) is refused up front, before an answer's status line is sent."""
     for job in jobs:
         await engine.prepare(job.params)
-        engine.validate(job.prompt_token_ids, job.params)
+    # Off the event loop: validating builds each request, compiling its grammar if it has one.
+    await asyncio.to_thread(_validate_all, engine, jobs)
     # Last, with no await after it: the room is reserved in the same step as it is checked, and held
-    # (in the request's context) until the jobs start, however late a streamed body begins.
-    current_request().admission = engine.admit(len(jobs), sum(len(job.prompt_token_ids) for job in jobs))
+    # (in the request's context) until the jobs start, however late a streamed body begins. The
+    # caller's key decides the call's turn in the queue.
+    context = current_request()
+    context.admission = engine.admit(
+        len(jobs), sum(len(job.prompt_token_ids) for job in jobs), tenant=context.key_id or ""
+    )
+
+
+def _validate_all(engine: EngineClient, jobs: list[Job]) -> None:
+    for job in jobs:
+        engine.validate(job.prompt_token_ids, job.params)
 
 
 async def collect_jobs(
-    engine: EngineClient, jobs: list[Job], request_id: str, observe: Callable[[EngineOutput], None] | None = None
+    engine: EngineClient,
+    jobs: list[Job],
+    request_id: str,
+    observe: Callable[[int, EngineOutput], None] | None = None,
 ) -> list[ChoiceResult]:
-    """Runs jobs to the end and gathers each one's text and counts (each output also goes to observe)."""
+    """Runs jobs to the end and gathers each one's text and counts (each output also goes to
+    observe, with its job's index)."""
     results = [ChoiceResult() for _ in jobs]
     async for index, output in stream_jobs(engine, jobs, request_id):
         if observe is not None:
-            observe(output)
+            observe(index, output)
         result = results[index]
         result.text += output.text
         result.token_ids.extend(output.token_ids)
@@ -141,7 +155,7 @@ def visible_logprobs(output: EngineOutput) -> tuple[TokenLogprob, ...]:
 
 def raise_if_failed(output: EngineOutput) -> None:
     if output.finish_reason is FinishReason.ERROR:
-        raise Overloaded(output.error or "the engine failed while generating")
+        raise EngineFailed(output.error or "the engine failed while generating")
 
 
 async def answer_under_lease(lease: Lease, answer: Awaitable[ResponseT]) -> ResponseT:

@@ -1,9 +1,10 @@
-"""Metering: what each API call did, for Prometheus and for every other listener.
+"""Metering: what each API call did, for its response, its usage row, Prometheus and every listener.
 
-A ``RequestMeter`` follows one call's engine outputs and, when the call ends,
-builds one ``RequestRecord`` (tokens, timings, outcome, the caller's key and
-deployment) that feeds the Prometheus counters and every listener added with
-``Metrics.add_listener`` (the request log line, usage rows). The engine's
+A ``CallAccount`` follows one call's engine outputs; the response's ``usage`` is
+read from it, and when the call ends it builds one ``RequestRecord`` (tokens,
+timings, outcome, the caller's key and deployment) that feeds the Prometheus
+counters, every listener added with ``Metrics.add_listener`` (the request log
+line) and the ``Ledger`` (the usage row, its cost and the quota). The engine's
 gauges are read from its stats when Prometheus scrapes, so the hot loop does
 no metrics work at all. Every metric lives in the app's own registry (none at
 import time).
@@ -11,10 +12,14 @@ import time).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -46,6 +51,54 @@ class RequestRecord:
     key_id: str | None = None
     key_prefix: str | None = None
     deployment: str | None = None
+    # The server's unique id of the call (a client's request id may repeat).
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A call's token counts (the rule: CallAccount)."""
+
+    num_prompt_tokens: int
+    num_cached_tokens: int
+    num_completion_tokens: int
+
+    @property
+    def num_total_tokens(self) -> int:
+        return self.num_prompt_tokens + self.num_completion_tokens
+
+    def as_openai(self) -> dict[str, Any]:
+        """OpenAI's ``usage`` object."""
+        return {
+            "prompt_tokens": self.num_prompt_tokens,
+            "completion_tokens": self.num_completion_tokens,
+            "total_tokens": self.num_total_tokens,
+            "prompt_tokens_details": {"cached_tokens": self.num_cached_tokens},
+        }
+
+
+class Ledger(Protocol):
+    """Where calls' usage is kept: told when a call begins, as its output is delivered, and when it ends."""
+
+    def begin(self, record: RequestRecord) -> None: ...
+
+    def progress(self, record: RequestRecord) -> None: ...
+
+    def end(self, record: RequestRecord) -> concurrent.futures.Future[None] | None:
+        """Records the ended call; the future (if any) completes once its row is durable."""
+
+
+class NoLedger:
+    """Keeps nothing (an app without a control plane, unit tests)."""
+
+    def begin(self, record: RequestRecord) -> None:
+        pass
+
+    def progress(self, record: RequestRecord) -> None:
+        pass
+
+    def end(self, record: RequestRecord) -> concurrent.futures.Future[None] | None:
+        return None
 
 
 RecordListener = Callable[[RequestRecord], None]
@@ -57,7 +110,8 @@ TOKEN_LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.2, 2.5
 class Metrics:
     """The metrics of one app."""
 
-    def __init__(self, engine_stats: Callable[[], dict[str, EngineStats]]) -> None:
+    def __init__(self, engine_stats: Callable[[], dict[str, EngineStats]], ledger: Ledger | None = None) -> None:
+        self.ledger: Ledger = ledger or NoLedger()
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "openmaas_requests",
@@ -119,8 +173,11 @@ class Metrics:
         self.model_loads.labels(model).inc()
         self.model_load_duration.labels(model).observe(seconds)
 
-    def meter(self, model: str, dialect: str) -> RequestMeter:
-        return RequestMeter(self, model, dialect)
+    def meter(
+        self, model: str, dialect: str, prompt_lengths: Sequence[int] = (0,), num_choices_per_prompt: int = 1
+    ) -> CallAccount:
+        """The account of a call of len(prompt_lengths) jobs, num_choices_per_prompt per prompt (CallAccount)."""
+        return CallAccount(self, model, dialect, prompt_lengths, num_choices_per_prompt)
 
     def _record(self, record: RequestRecord) -> None:
         self.requests.labels(record.model, record.dialect, record.status).inc()
@@ -135,24 +192,69 @@ class Metrics:
                 logger.exception("request record listener %r failed", listener)
 
 
-class RequestMeter:
-    """Times one request's outputs; ``finish`` records it once, whatever the outcome."""
+class CallAccount:
+    """One API call's accounting: the single object its response's ``usage``, its usage row (and so
+    its cost and quota charge), its request log line and its metrics all read.
 
-    def __init__(self, metrics: Metrics, model: str, dialect: str) -> None:
+    The rule for calls of several engine requests (OpenAI's): a prompt shared by ``n`` choices
+    counts once, and each prompt of a completions prompt list counts once; completion tokens add
+    up over every choice. Jobs are laid out prompt by prompt, ``n`` choices each (job ``i`` belongs
+    to prompt ``i // n``), and a prompt's counts come from its first choice (the engine reports the
+    cached part per request). The account tells its ``Ledger`` when the call begins, each time
+    output reached the client (``delivered``), and when it ends; ``settle`` waits until the ended
+    call's row is durable. If the HTTP request ends first (its client left before a stream began),
+    the call is recorded as cancelled then, with the request's scope.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        model: str,
+        dialect: str,
+        prompt_lengths: Sequence[int] = (0,),
+        num_choices_per_prompt: int = 1,
+    ) -> None:
         self._metrics = metrics
         self._model = model
         self._dialect = dialect
+        self.call_id = uuid.uuid4().hex
         # Read now, in the call's own context: who asked, through which deployment.
         self._context = current_request()
         self._start = time.monotonic()
         self._first: float | None = None
         self._last: float | None = None
-        self._prompt: dict[str, tuple[int, int]] = {}
-        self._completion: dict[str, int] = {}
+        self._n = num_choices_per_prompt
+        # Known before the first output; the engine's counts replace these (cached tokens included).
+        self._prompts = [(length, 0) for length in prompt_lengths[:: self._n]]
+        self._completion = [0] * len(prompt_lengths)
+        self._num_finished = 0
         self._finish_reasons: list[str] = []
+        self._delivered: Usage | None = None
         self._done = False
+        self._durable: concurrent.futures.Future[None] | None = None
+        self._ledger = metrics.ledger
+        self._ledger.begin(self._record("running"))
+        self._context.on_end(lambda: self.finish("cancelled"))
 
-    def observe(self, output: EngineOutput) -> None:
+    @property
+    def request_id(self) -> str:
+        return self._context.request_id
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(
+            num_prompt_tokens=sum(p for p, _ in self._prompts),
+            num_cached_tokens=sum(c for _, c in self._prompts),
+            num_completion_tokens=sum(self._completion),
+        )
+
+    @property
+    def is_complete(self) -> bool:
+        """Every job has finished (its last output was observed)."""
+        return self._num_finished == len(self._completion)
+
+    def observe(self, index: int, output: EngineOutput) -> None:
+        """Counts job index's output and times it."""
         now = time.monotonic()
         if output.token_ids:
             if self._last is None:
@@ -161,37 +263,55 @@ class RequestMeter:
             else:
                 self._metrics.inter_token_latency.labels(self._model).observe(now - self._last)
             self._last = now
-        self._prompt[output.request_id] = (output.num_prompt_tokens, output.num_cached_tokens)
-        self._completion[output.request_id] = output.num_output_tokens
+        if index % self._n == 0:
+            self._prompts[index // self._n] = (output.num_prompt_tokens, output.num_cached_tokens)
+        self._completion[index] = output.num_output_tokens
         if output.finish_reason is not None:
+            self._num_finished += 1
             self._finish_reasons.append(str(output.finish_reason))
 
-    @property
-    def request_id(self) -> str:
-        return self._context.request_id
+    def delivered(self) -> None:
+        """What was observed so far reached the client (a chunk was sent): journaled, for a crash."""
+        if self._done:
+            return
+        usage = self.usage
+        if usage != self._delivered:
+            self._delivered = usage
+            self._ledger.progress(self._record("running", usage))
 
     def finish(self, status: str) -> None:
-        """Records the call once; later calls are no-ops."""
+        """Records the call once (``ok``, ``cancelled`` or an error's code); later calls are no-ops."""
         if self._done:
             return
         self._done = True
+        record = self._record(status)
+        self._metrics._record(record)
+        self._durable = self._ledger.end(record)
+
+    async def settle(self, status: str) -> None:
+        """finish, then waits until the call's row is durable (before the answer's last byte goes)."""
+        self.finish(status)
+        if self._durable is not None:
+            await asyncio.wrap_future(self._durable)
+
+    def _record(self, status: str, usage: Usage | None = None) -> RequestRecord:
+        usage = usage or self.usage
         context = self._context
-        self._metrics._record(
-            RequestRecord(
-                request_id=context.request_id,
-                model=self._model,
-                dialect=self._dialect,
-                status=status,
-                num_prompt_tokens=sum(p for p, _ in self._prompt.values()),
-                num_cached_tokens=sum(c for _, c in self._prompt.values()),
-                num_completion_tokens=sum(self._completion.values()),
-                time_to_first_token=None if self._first is None else self._first - self._start,
-                duration=time.monotonic() - self._start,
-                finish_reasons=tuple(self._finish_reasons),
-                key_id=context.key_id,
-                key_prefix=context.key_prefix,
-                deployment=context.deployment,
-            )
+        return RequestRecord(
+            request_id=context.request_id,
+            model=self._model,
+            dialect=self._dialect,
+            status=status,
+            num_prompt_tokens=usage.num_prompt_tokens,
+            num_cached_tokens=usage.num_cached_tokens,
+            num_completion_tokens=usage.num_completion_tokens,
+            time_to_first_token=None if self._first is None else self._first - self._start,
+            duration=time.monotonic() - self._start,
+            finish_reasons=tuple(self._finish_reasons),
+            key_id=context.key_id,
+            key_prefix=context.key_prefix,
+            deployment=context.deployment,
+            call_id=self.call_id,
         )
 
 

@@ -42,6 +42,7 @@ class UsageRow(Base):
     __table_args__ = (
         Index("ix_usage_key_id_created_at", "key_id", "created_at"),
         Index("ix_usage_model_created_at", "model", "created_at"),
+        Index("ix_usage_call_id", "call_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
@@ -64,3 +65,6 @@ class UsageRow(Base):
     # Each choice's finish reason, comma-separated ("stop", "length,stop").
     finish_reason: Mapped[str] = mapped_column(String(200))
     cost: Mapped[float] = mapped_column(Float)
+    # The server's own id of the call (unique; None on rows written before it existed): the journal's
+    # replay after a crash inserts a row only if no row has its id.
+    call_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

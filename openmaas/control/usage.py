@@ -7,7 +7,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -42,6 +42,8 @@ class UsageEntry:
     duration: float
     finish_reason: str
     cost: float
+    # The server's unique id of the call (control/journal.py); None on rows from before it existed.
+    call_id: str | None = None
 
     @classmethod
     def from_row(cls, row: UsageRow) -> UsageEntry:
@@ -53,13 +55,22 @@ class UsageWriter:
 
     ``submit`` only puts the entry on a queue, so the event loop never waits for
     the database. A batch is written when ``max_batch`` entries wait or
-    ``flush_interval`` seconds passed since the first of them.
+    ``flush_interval`` seconds passed since the first of them. ``on_written`` is
+    told each batch's entries that reached the database (the journal then forgets
+    them), from the writer's thread.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], flush_interval: float = 0.5, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        flush_interval: float = 0.5,
+        max_batch: int = 500,
+        on_written: Callable[[list[UsageEntry]], None] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._flush_interval = flush_interval
         self._max_batch = max_batch
+        self._on_written = on_written
         self._queue: queue.Queue[UsageEntry | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="openmaas-usage-writer", daemon=True)
         self._closed = False
@@ -68,7 +79,7 @@ class UsageWriter:
     def submit(self, entry: UsageEntry) -> None:
         if self._closed:
             logger.warning("usage entry %s after the writer closed: written directly", entry.request_id)
-            self._write([entry])
+            self._write_and_tell([entry])
             return
         self._queue.put(entry)
 
@@ -105,25 +116,33 @@ class UsageWriter:
                         stop = True
                         break
                     batch.append(item)
-                self._write(batch)
+                self._write_and_tell(batch)
             finally:
                 for _ in range(len(batch) + (1 if stop else 0)):
                     self._queue.task_done()
             if stop:
                 return
 
-    def _write(self, batch: list[UsageEntry]) -> None:
+    def _write_and_tell(self, batch: list[UsageEntry]) -> None:
+        written = self._write(batch)
+        if self._on_written is not None and written:
+            try:
+                self._on_written(written)
+            except Exception:  # the rows are written; only the journal's cleanup is late
+                logger.exception("usage writer: on_written failed")
+
+    def _write(self, batch: list[UsageEntry]) -> list[UsageEntry]:
+        """Writes the batch; returns the entries that reached the database."""
         try:
             with self._sessions.begin() as session:
                 session.execute(insert(UsageRow), [dataclasses.asdict(entry) for entry in batch])
-            return
+            return batch
         except Exception:
-            if len(batch) == 1:  # the server keeps serving; the lost row is in the log
+            if len(batch) == 1:  # the server keeps serving; the row stays in the journal for the next start
                 logger.exception("could not write a usage row (request %s)", batch[0].request_id)
-                return
+                return []
         # One bad row must not cost the others (a whole batch is one transaction): row by row.
-        for entry in batch:
-            self._write([entry])
+        return [entry for one in batch for entry in self._write([one])]
 
 
 def _day(engine: Engine) -> Any:

@@ -6,6 +6,7 @@ WireShape decides how the payloads are framed (envelope, SSE event names, usage)
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
@@ -24,6 +25,7 @@ from openmaas.api.completions.protocol import (
     TokenizeRequest,
 )
 from openmaas.api.completions.shape import WireShape
+from openmaas.api.completions.tools import ChatTools
 from openmaas.api.context import current_request
 from openmaas.api.generation import (
     ChoiceResult,
@@ -35,46 +37,14 @@ from openmaas.api.generation import (
     validate_jobs,
     visible_logprobs,
 )
-from openmaas.api.metering import Metrics, RequestMeter
+from openmaas.api.metering import CallAccount, Metrics
 from openmaas.api.sse import SSE_HEADERS, ClientDisconnected, stream_error, until_disconnected
-from openmaas.engine import EngineClient, EngineOutput
+from openmaas.engine import EngineClient
 from openmaas.errors import ContextLengthExceeded, InvalidRequest, OpenmaasError
 from openmaas.fleet.fleet import Lease, ModelEntry, ModelFleet
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
 OPENAI_SHAPE = WireShape()
-
-
-def usage_dict(num_prompt: int, num_cached: int, num_completion: int) -> dict[str, Any]:
-    return {
-        "prompt_tokens": num_prompt,
-        "completion_tokens": num_completion,
-        "total_tokens": num_prompt + num_completion,
-        "prompt_tokens_details": {"cached_tokens": num_cached},
-    }
-
-
-class _Usage:
-    """Adds up usage over the choices of one call; a prompt counts once however many choices share it."""
-
-    def __init__(self, jobs: list[Job], num_choices_per_prompt: int) -> None:
-        self._n = num_choices_per_prompt
-        # Known before the first output; the engine's counts replace these (cached tokens included).
-        self.prompt: dict[int, tuple[int, int]] = {
-            i // self._n: (len(job.prompt_token_ids), 0) for i, job in enumerate(jobs) if i % self._n == 0
-        }
-        self.completion: dict[int, int] = {}
-
-    def update(self, index: int, output: EngineOutput) -> None:
-        prompt_index = index // self._n
-        if index % self._n == 0:
-            self.prompt[prompt_index] = (output.num_prompt_tokens, output.num_cached_tokens)
-        self.completion[index] = output.num_output_tokens
-
-    def as_dict(self) -> dict[str, Any]:
-        num_prompt = sum(p for p, _ in self.prompt.values())
-        num_cached = sum(c for _, c in self.prompt.values())
-        return usage_dict(num_prompt, num_cached, sum(self.completion.values()))
 
 
 class CompletionsServing:
@@ -96,7 +66,10 @@ class CompletionsServing:
         return {"object": "list", "data": [self._model_card(e) for e in entries]}
 
     def get_model(self, model_id: str) -> dict[str, Any]:
-        return self._model_card(self._fleet.entry(model_id))
+        """A served model's card: 404 for a model the caller's key may not use, as for an unknown one."""
+        entry = self._fleet.entry(model_id)
+        current_request().check_model(entry.source.names, requested=model_id)
+        return self._model_card(entry)
 
     @staticmethod
     def _model_card(entry: ModelEntry) -> dict[str, Any]:
@@ -110,7 +83,7 @@ class CompletionsServing:
 
     async def _acquire(self, model: str, keep_alive: float | str | None = None) -> Lease:
         """A lease on the model, after checking that the caller's key may use it (before any load)."""
-        current_request().check_model(self._fleet.entry(model).source.names)
+        current_request().check_model(self._fleet.entry(model).source.names, requested=model)
         return await self._fleet.acquire(model, keep_alive=keep_alive)
 
     # Tokenizer ------------------------------------------------------------------
@@ -118,7 +91,11 @@ class CompletionsServing:
         lease = await self._acquire(body.model)
         try:
             engine = lease.served.engine
-            tokens = engine.tokenize(body.prompt, add_special=body.add_special_tokens)
+            # Off the event loop: tokenizing costs about a second per megabyte (the GIL is released inside).
+            # A text that cannot fit the context is refused unread, as vLLM refuses it past max_model_len.
+            tokens = await asyncio.to_thread(
+                engine.tokenize_prompt, body.prompt, add_special=body.add_special_tokens
+            )
             return {"tokens": tokens, "count": len(tokens), "max_model_len": engine.config.max_model_len}
         finally:
             lease.release()
@@ -146,8 +123,11 @@ class CompletionsServing:
         served = lease.served
         engine = served.engine
         body = body.under_defaults(self._model_defaults(served.source.model_id))
-        prompt = engine.encode_chat(body.message_dicts())
-        jobs = [Job(prompt, body.to_sampling_params(i)) for i in range(body.n)]
+        tool_use = body.tool_use()
+        has_format = body.response_format is not None and body.response_format.type != "text"
+        tools = ChatTools(tool_use, engine, has_response_format=has_format)
+        prompt = await asyncio.to_thread(engine.encode_chat, body.message_dicts(), tools=tool_use)
+        jobs = [Job(prompt, tools.sampling_params(body.to_sampling_params(i))) for i in range(body.n)]
         try:
             await validate_jobs(engine, jobs)
         except ContextLengthExceeded as exc:
@@ -155,9 +135,9 @@ class CompletionsServing:
         request_id = f"{shape.chat_id_prefix}{uuid.uuid4().hex}"
         created = int(time.time())
         # Metrics name the model by its id, whatever alias the client used.
-        meter = self._metrics.meter(served.source.model_id, shape.name)
+        meter = self._meter(served.source.model_id, shape, jobs, body.n)
         if body.stream:
-            events = self._chat_stream(engine, jobs, request_id, created, body, meter, shape)
+            events = self._chat_stream(engine, jobs, request_id, created, body, meter, shape, tools)
             return _event_stream(_guarded(events, meter, shape, lease))
         results = await _metered_collect(http, meter, engine, jobs, request_id)
         return _json_answer(
@@ -168,8 +148,8 @@ class CompletionsServing:
                 "created": created,
                 "model": body.model,
                 "system_fingerprint": SYSTEM_FINGERPRINT,
-                "choices": [self._chat_choice(i, r, engine, body) for i, r in enumerate(results)],
-                "usage": _results_usage(results, body.n),
+                "choices": [self._chat_choice(i, r, engine, body, tools) for i, r in enumerate(results)],
+                "usage": meter.usage.as_openai(),
             },
         )
 
@@ -180,31 +160,44 @@ class CompletionsServing:
         request_id: str,
         created: int,
         body: ChatCompletionRequest,
-        meter: RequestMeter,
+        meter: CallAccount,
         shape: WireShape,
+        tools: ChatTools,
     ) -> AsyncGenerator[dict[str, Any], None]:
-        usage = _Usage(jobs, body.n)
-
         def chunk(choices: list[dict[str, Any]], final_usage: dict[str, Any] | None = None) -> dict[str, Any]:
-            return _chunk("chat.completion.chunk", request_id, created, body, choices, shape, usage, final_usage)
+            return _chunk("chat.completion.chunk", request_id, created, body, choices, shape, meter, final_usage)
+
+        # Each choice's text goes through its own tool-call reader when calls are read back.
+        tool_streams = [tools.stream() if tools.parses_calls else None for _ in jobs]
 
         for i in range(len(jobs)):
             yield chunk([_chat_delta(i, {"role": "assistant", "content": ""})])
         async for index, output in stream_jobs(engine, jobs, request_id):
-            meter.observe(output)
+            meter.observe(index, output)
             raise_if_failed(output)
-            usage.update(index, output)
+            if meter.is_complete:  # the call's row is durable before its last chunk leaves
+                await meter.settle("ok")
             entries = visible_logprobs(output) if body.logprobs else ()
-            if output.text or entries:
-                delta = _chat_delta(index, {"content": output.text})
+            tool_stream = tool_streams[index]
+            if tool_stream is None:
+                fields: dict[str, Any] | None = {"content": output.text} if output.text else None
+            else:
+                fields = tool_stream.push(output.text) if output.text else None
+            if fields or entries:
+                delta = _chat_delta(index, fields or {})
                 if entries:
                     delta["logprobs"] = chat_logprobs(entries, engine.token_bytes)
                 yield chunk([delta])
             if output.finished:
-                yield chunk([_chat_delta(index, {}, output.finish_reason)])
-        meter.finish("ok")
+                reason = _reason_value(output.finish_reason)
+                if tool_stream is not None:
+                    last, reason = tool_stream.finish(reason)
+                    if last:
+                        yield chunk([_chat_delta(index, last)])
+                yield chunk([_chat_delta(index, {}, reason)])
+        await meter.settle("ok")
         if body.include_usage:
-            yield chunk([], usage.as_dict())
+            yield chunk([], meter.usage.as_openai())
 
     # Completions ------------------------------------------------------------------
     async def completions(
@@ -219,13 +212,15 @@ class CompletionsServing:
         served = lease.served
         engine = served.engine
         body = body.under_defaults(self._model_defaults(served.source.model_id))
-        prompts = self._completion_prompts(engine, body.prompt)
+        # Counted before anything is tokenized: a call of thousands of prompts is refused at once.
+        engine.check_call_size(_num_prompts(body.prompt) * body.n, param="prompt")
+        prompts = await asyncio.to_thread(self._completion_prompts, engine, body.prompt)
         jobs = [Job(p, body.to_sampling_params(i)) for p in prompts for i in range(body.n)]
         await validate_jobs(engine, jobs)
         echoes = self._echoes(engine, body.prompt, prompts) if body.echo else [""] * len(prompts)
         request_id = f"cmpl-{uuid.uuid4().hex}"
         created = int(time.time())
-        meter = self._metrics.meter(served.source.model_id, shape.name)
+        meter = self._meter(served.source.model_id, shape, jobs, body.n)
         if body.stream:
             events = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter, shape)
             return _event_stream(_guarded(events, meter, shape, lease))
@@ -239,7 +234,7 @@ class CompletionsServing:
                 "model": body.model,
                 "system_fingerprint": SYSTEM_FINGERPRINT,
                 "choices": [self._completion_choice(i, r, engine, body, echoes) for i, r in enumerate(results)],
-                "usage": _results_usage(results, body.n),
+                "usage": meter.usage.as_openai(),
             },
         )
 
@@ -251,13 +246,11 @@ class CompletionsServing:
         request_id: str,
         created: int,
         body: CompletionRequest,
-        meter: RequestMeter,
+        meter: CallAccount,
         shape: WireShape,
     ) -> AsyncGenerator[dict[str, Any], None]:
-        usage = _Usage(jobs, body.n)
-
         def chunk(choices: list[dict[str, Any]], final_usage: dict[str, Any] | None = None) -> dict[str, Any]:
-            return _chunk("text_completion", request_id, created, body, choices, shape, usage, final_usage)
+            return _chunk("text_completion", request_id, created, body, choices, shape, meter, final_usage)
 
         # Where each choice's next token starts in its text, for completions' text_offset.
         offsets = [len(echoes[i // body.n]) for i in range(len(jobs))]
@@ -265,9 +258,10 @@ class CompletionsServing:
             for i in range(len(jobs)):
                 yield chunk([_text_choice(i, echoes[i // body.n])])
         async for index, output in stream_jobs(engine, jobs, request_id):
-            meter.observe(output)
+            meter.observe(index, output)
             raise_if_failed(output)
-            usage.update(index, output)
+            if meter.is_complete:  # the call's row is durable before its last chunk leaves
+                await meter.settle("ok")
             entries = visible_logprobs(output) if body.logprobs is not None else ()
             if output.text or output.finished or entries:
                 choice = _text_choice(index, output.text, output.finish_reason)
@@ -275,20 +269,25 @@ class CompletionsServing:
                     choice["logprobs"] = completion_logprobs(entries, engine.token_bytes, offsets[index])
                 offsets[index] += len(output.text)
                 yield chunk([choice])
-        meter.finish("ok")
+        await meter.settle("ok")
         if body.include_usage:
-            yield chunk([], usage.as_dict())
+            yield chunk([], meter.usage.as_openai())
+
+    def _meter(self, model_id: str, shape: WireShape, jobs: list[Job], n: int) -> CallAccount:
+        """The call's account: jobs laid out prompt by prompt, n choices each."""
+        return self._metrics.meter(model_id, shape.name, [len(job.prompt_token_ids) for job in jobs], n)
 
     @staticmethod
     def _chat_choice(
-        index: int, result: ChoiceResult, engine: EngineClient, body: ChatCompletionRequest
+        index: int, result: ChoiceResult, engine: EngineClient, body: ChatCompletionRequest, tools: ChatTools
     ) -> dict[str, Any]:
         logprobs = chat_logprobs(tuple(result.logprobs), engine.token_bytes) if body.logprobs else None
+        message, finish_reason = tools.message(result.text, _finish_reason(result))
         return {
             "index": index,
-            "message": {"role": "assistant", "content": result.text},
+            "message": message,
             "logprobs": logprobs,
-            "finish_reason": _finish_reason(result),
+            "finish_reason": finish_reason,
             "stop_reason": result.stop_reason,
         }
 
@@ -323,13 +322,13 @@ class CompletionsServing:
     ) -> list[list[int]]:
         """A completions prompt is raw text (no chat template) or token ids, one or a batch."""
         if isinstance(prompt, str):
-            return [engine.tokenize(prompt)]
+            return [engine.tokenize_prompt(prompt)]
         if not prompt:
             raise InvalidRequest("prompt must not be empty", param="prompt")
         prompts: list[list[int]] = []
         for item in prompt:
             if isinstance(item, str):
-                prompts.append(engine.tokenize(item))
+                prompts.append(engine.tokenize_prompt(item))
             elif isinstance(item, list):
                 prompts.append(list(item))
             else:  # a flat list of token ids is one prompt
@@ -337,21 +336,31 @@ class CompletionsServing:
         return prompts
 
 
+def _num_prompts(prompt: str | list[str] | list[int] | list[list[int]]) -> int:
+    """How many prompts a completions prompt holds (a flat list of token ids is one)."""
+    if isinstance(prompt, list) and prompt and not isinstance(prompt[0], int):
+        return len(prompt)
+    return 1
+
+
 async def _metered_collect(
-    http: Request, meter: RequestMeter, engine: EngineClient, jobs: list[Job], request_id: str
+    http: Request, meter: CallAccount, engine: EngineClient, jobs: list[Job], request_id: str
 ) -> list[ChoiceResult]:
-    """collect_jobs, cancelled if the client leaves, with the outcome recorded in the metrics."""
+    """collect_jobs, cancelled if the client leaves; the call's row is durable before the answer is sent."""
     try:
         results = await until_disconnected(http, collect_jobs(engine, jobs, request_id, meter.observe))
     except OpenmaasError as exc:
-        meter.finish("cancelled" if isinstance(exc, ClientDisconnected) else exc.code)
+        if isinstance(exc, ClientDisconnected):
+            meter.finish("cancelled")
+        else:
+            await meter.settle(exc.code)
         raise
-    meter.finish("ok")
+    await meter.settle("ok")
     return results
 
 
 async def _guarded(
-    events: AsyncGenerator[dict[str, Any], None], meter: RequestMeter, shape: WireShape, lease: Lease | None = None
+    events: AsyncGenerator[dict[str, Any], None], meter: CallAccount, shape: WireShape, lease: Lease | None = None
 ) -> AsyncIterator[str]:
     """A stream's chunks framed by shape, then its end marker; an error after the status line
     is sent becomes an error event.
@@ -370,15 +379,17 @@ async def _guarded(
 
 
 async def _framed(
-    events: AsyncGenerator[dict[str, Any], None], meter: RequestMeter, shape: WireShape
+    events: AsyncGenerator[dict[str, Any], None], meter: CallAccount, shape: WireShape
 ) -> AsyncGenerator[str, None]:
     try:
         async with aclosing(events):
             async for event in events:
                 yield shape.stream_event(event)
+                # Resumed once the event was handed to the connection: what it counted was delivered.
+                meter.delivered()
     except Exception as exc:
         error = stream_error(exc)
-        meter.finish(error.code)
+        await meter.settle(error.code)
         yield shape.stream_error(error)
     finally:
         meter.finish("cancelled")  # a no-op once the call was recorded
@@ -402,7 +413,7 @@ def _chunk(
     body: ChatCompletionRequest | CompletionRequest,
     choices: list[dict[str, Any]],
     shape: WireShape,
-    usage: _Usage,
+    meter: CallAccount,
     final_usage: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """One streamed chunk. With include_usage every chunk has "usage" (null until the last);
@@ -416,7 +427,7 @@ def _chunk(
         "choices": choices,
     }
     if shape.usage_in_every_chunk:
-        payload["usage"] = final_usage or usage.as_dict()
+        payload["usage"] = final_usage or meter.usage.as_openai()
     elif body.include_usage:
         payload["usage"] = final_usage
     return payload
@@ -437,11 +448,3 @@ def _reason_value(reason: object) -> str | None:
 def _finish_reason(result: ChoiceResult) -> str | None:
     return _reason_value(result.finish_reason)
 
-
-def _results_usage(results: list[ChoiceResult], n: int) -> dict[str, Any]:
-    prompt_results = results[::n]
-    return usage_dict(
-        sum(r.num_prompt_tokens for r in prompt_results),
-        sum(r.num_cached_tokens for r in prompt_results),
-        sum(r.num_output_tokens for r in results),
-    )

@@ -29,7 +29,7 @@ from openmaas.api.generation import (
     stream_jobs,
     validate_jobs,
 )
-from openmaas.api.metering import Metrics, RequestMeter
+from openmaas.api.metering import CallAccount, Metrics
 from openmaas.api.sse import ClientDisconnected, until_disconnected
 from openmaas.engine import EngineClient, EngineOutput
 from openmaas.errors import InvalidRequest, ModelNotFound, OpenmaasError
@@ -65,7 +65,7 @@ class GenerateServing:
         engine = served.engine
         jobs = await self._jobs(engine, session, body.generation_config)
         prefix = "" if body.only_new_tokens else self._full_text(engine, item)
-        meter = self._metrics.meter(served.source.model_id, DIALECT)
+        meter = self._meter(served.source.model_id, jobs)
         request_id = f"gen-{uuid.uuid4().hex}"
         if body.stream_response:
             stream = self._text_stream(engine, session, jobs, request_id, prefix, meter, lease)
@@ -86,7 +86,7 @@ class GenerateServing:
         jobs: list[Job],
         request_id: str,
         prefix: str,
-        meter: RequestMeter,
+        meter: CallAccount,
         lease: Lease,
     ) -> AsyncIterator[str]:
         """The text as it comes. Plain text has no room for an error: one ends the stream (and is logged)."""
@@ -95,16 +95,20 @@ class GenerateServing:
         try:
             if prefix:
                 yield prefix
-            async for _, output in stream_jobs(engine, jobs, request_id):
-                meter.observe(output)
+            async for index, output in stream_jobs(engine, jobs, request_id):
+                meter.observe(index, output)
                 raise_if_failed(output)
                 _record(item, output)
+                if meter.is_complete:  # the call's row is durable before its last bytes leave
+                    await meter.settle("ok")
                 if output.text:
                     yield output.text
+                    meter.delivered()
             status = "ok"
         except OpenmaasError as exc:
             logger.warning("generate stream %s ended by an error: %s", request_id, exc.message)
             status = exc.code
+            await meter.settle(status)
         finally:
             meter.finish(status)
             self._release(session)
@@ -133,7 +137,7 @@ class GenerateServing:
         jobs = await self._jobs(engine, session, body.generation_config)
         # Each call's new text comes from its results, not from the session (which holds every call's).
         before = [item.generated_text for item in session.items]
-        meter = self._metrics.meter(served.source.model_id, DIALECT)
+        meter = self._meter(served.source.model_id, jobs)
         results = await self._collect(http, engine, session, jobs, f"genb-{uuid.uuid4().hex}", meter)
         answer: list[dict[str, Any]] = []
         for item, result, earlier in zip(session.items, results, before, strict=True):
@@ -169,7 +173,7 @@ class GenerateServing:
         current_request().check_model(entry.source.names)
         lease = await self._fleet.acquire(entry.model_id, keep_alive=keep_alive)
         try:
-            session = self._open_session(key, lease, prompts)
+            session = await self._open_session(key, lease, prompts)
             session.is_held = lambda: not lease.is_released
             return session, lease
         except BaseException:
@@ -181,14 +185,17 @@ class GenerateServing:
             raise ModelNotFound("no model is served", param="model")
         return self._fleet.entry(self._fleet.default_model_id)
 
-    def _open_session(self, key: str, lease: Lease, prompts: list[tuple[str, str]]) -> Session:
+    async def _open_session(self, key: str, lease: Lease, prompts: list[tuple[str, str]]) -> Session:
         served = lease.served
         engine = served.engine
-        items = []
-        for index, (request_id, prompt) in enumerate(prompts):
-            # As Hugging Face tokenizers do: BOS added, special-token text parsed as special tokens.
-            token_ids = engine.tokenize(prompt, add_special=True, parse_special=True)
-            items.append(SessionItem(request_id, token_ids, list(token_ids), f"{key}#{index}"))
+        # Counted before anything is tokenized: a batch of thousands of prompts is refused at once.
+        engine.check_call_size(len(prompts), param="prompts")
+        # Off the event loop: tokenizing costs about a second per megabyte (the GIL is released inside).
+        encoded = await asyncio.to_thread(_encode_prompts, engine, [prompt for _, prompt in prompts])
+        items = [
+            SessionItem(request_id, token_ids, list(token_ids), f"{key}#{index}")
+            for index, ((request_id, _), token_ids) in enumerate(zip(prompts, encoded, strict=True))
+        ]
         return self._sessions.open(key, served.source.model_id, items)
 
     async def _jobs(self, engine: EngineClient, session: Session, config: GenerationConfig) -> list[Job]:
@@ -209,23 +216,30 @@ class GenerateServing:
         session: Session,
         jobs: list[Job],
         request_id: str,
-        meter: RequestMeter,
+        meter: CallAccount,
     ) -> list[ChoiceResult]:
         """Runs the jobs to the end; the session takes their tokens only if the answer is complete
         (a client that left, or a failure, leaves the session where it was)."""
         try:
             results = await until_disconnected(http, collect_jobs(engine, jobs, request_id, meter.observe))
         except BaseException as exc:
-            status = "cancelled" if isinstance(exc, ClientDisconnected | asyncio.CancelledError) else "error"
-            meter.finish(exc.code if isinstance(exc, OpenmaasError) and status == "error" else status)
             self._release(session, failed=True)
+            if isinstance(exc, ClientDisconnected | asyncio.CancelledError):
+                meter.finish("cancelled")
+            else:
+                await meter.settle(exc.code if isinstance(exc, OpenmaasError) else "error")
             raise
         for item, result in zip(session.items, results, strict=True):
             item.token_ids.extend(result.token_ids)
             item.generated_text += result.text
         self._release(session)
-        meter.finish("ok")
+        # The call's row is durable before the answer is sent.
+        await meter.settle("ok")
         return results
+
+    def _meter(self, model_id: str, jobs: list[Job]) -> CallAccount:
+        """The call's account: one prompt per job (a batch's prompts each count once)."""
+        return self._metrics.meter(model_id, DIALECT, [len(job.prompt_token_ids) for job in jobs])
 
     def _release(self, session: Session, *, failed: bool = False) -> None:
         """Ends a call: the session may be continued, or, if its first call never ran, is forgotten."""
@@ -239,6 +253,11 @@ class GenerateServing:
     def _full_text(engine: EngineClient, item: SessionItem) -> str:
         """The sequence so far as Hugging Face decodes it: special tokens written out."""
         return _with_special_tokens(engine, item.prompt_token_ids) + item.generated_text
+
+
+def _encode_prompts(engine: EngineClient, prompts: list[str]) -> list[list[int]]:
+    # As Hugging Face tokenizers do: BOS added, special-token text parsed as special tokens.
+    return [engine.tokenize_prompt(prompt, add_special=True, parse_special=True) for prompt in prompts]
 
 
 def _record(item: SessionItem, output: EngineOutput) -> None:

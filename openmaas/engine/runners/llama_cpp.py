@@ -18,24 +18,20 @@ import llama_cpp as lc
 import numpy as np
 
 from openmaas.engine.config import EngineConfig
-from openmaas.errors import InvalidRequest
+from openmaas.engine.padding import DECODE_ROW_MULTIPLE, padded_decode_rows
+from openmaas.errors import InvalidRequest, ModelLoadFailed
 
 logger = logging.getLogger(__name__)
 
-# llama.cpp's CPU kernels for repacked weights quantize and multiply rows in
-# groups of 4 and compute leftover rows with other kernels, whose results
-# differ in the last bits; and a decode batch of 4 rows computes differently
-# from one of 8 or more. Padding a decode batch to a multiple of 4 rows, at
-# least 8, makes a sequence's logits independent of what else is in the
-# batch (measured for 8 to 36 rows; docs/determinism.md).
+# Prompt chunks are padded to a multiple of 4 rows: llama.cpp quantizes the
+# activation rows of a repacked matmul in groups of 4 and the n mod 4 leftover
+# rows one by one, which rounds differently. A chunk's layout is fixed by the
+# prompt alone (engine/padding.py and docs/determinism.md say why decode steps
+# need more).
 ROW_MULTIPLE = 4
-MIN_PADDED_DECODE_ROWS = 8
+# The smallest padded decode step (engine/padding.py), also what the embeddings runner pads a small batch to.
+MIN_PADDED_DECODE_ROWS = DECODE_ROW_MULTIPLE
 PAD_TOKEN = 0
-
-
-def padded_decode_rows(num_rows: int) -> int:
-    """Rows of a padded decode batch holding num_rows real ones."""
-    return max(MIN_PADDED_DECODE_ROWS, num_rows + (-num_rows % ROW_MULTIPLE))
 
 
 _backend_lock = threading.Lock()
@@ -70,6 +66,8 @@ class ModelInfo:
     size_bytes: int
     n_ctx_train: int
     n_vocab: int
+    # Size of the model's hidden state: the length of its embeddings.
+    n_embd: int
     chat_template: str | None
     bos_token: str
     eos_token: str
@@ -135,15 +133,12 @@ class LlamaCppRunner:
         mparams.use_extra_bufts = use_extra_bufts
         self._model = lc.llama_model_load_from_file(config.model_path.encode(), mparams)
         if not self._model:
-            raise InvalidRequest(f"could not load model file {config.model_path}", param="model")
+            raise ModelLoadFailed(f"could not load model file {config.model_path}")
         self._vocab = lc.llama_model_get_vocab(self._model)
         self.n_vocab = int(lc.llama_vocab_n_tokens(self._vocab))
         n_ctx_train = int(lc.llama_model_n_ctx_train(self._model))
         if config.max_model_len > n_ctx_train:
-            raise InvalidRequest(
-                f"max_model_len {config.max_model_len} exceeds the model's context {n_ctx_train}",
-                param="max_model_len",
-            )
+            raise ModelLoadFailed(f"max_model_len {config.max_model_len} exceeds the model's context {n_ctx_train}")
         cparams = lc.llama_context_default_params()
         cparams.n_seq_max = config.num_seq_slots
         # Room for the pad tokens a prompt chunk may need past the context.
@@ -177,6 +172,7 @@ class LlamaCppRunner:
             size_bytes=int(lc.llama_model_size(self._model)),
             n_ctx_train=n_ctx_train,
             n_vocab=self.n_vocab,
+            n_embd=int(lc.llama_model_n_embd(self._model)),
             chat_template=self._meta("tokenizer.chat_template"),
             bos_token=self.token_text(self.bos_token_id) if self.bos_token_id is not None else "",
             eos_token=self.token_text(self.eos_token_id) if self.eos_token_id is not None else "",
@@ -279,10 +275,9 @@ class LlamaCppRunner:
 
         Rows must be a run of consecutive slots (llama.cpp puts only
         consecutive sequence ids in one ubatch). With ``pad``, dummy rows in
-        ``pad_slots`` bring them to a multiple of ROW_MULTIPLE and at least
-        MIN_PADDED_DECODE_ROWS, so every row takes the same kernels whatever
-        the batch size. The result is a view into llama.cpp's buffer, valid
-        until the next decode.
+        ``pad_slots`` bring them to a multiple of 16 (engine/padding.py), so
+        every row takes the same kernels whatever the batch size. The result
+        is a view into llama.cpp's buffer, valid until the next decode.
         """
         num_pad = padded_decode_rows(len(rows)) - len(rows) if pad else 0
         if num_pad > len(pad_slots):
@@ -294,8 +289,8 @@ class LlamaCppRunner:
             batch.add(slot, [token], position, True)
         for slot in pad_slots[:num_pad]:
             self._check_slot(slot)
-            # No logits for dummies: the output projection is not batch-sensitive, and skipping
-            # it halves the cost of padding one request to 8 rows (measured, docs/determinism.md).
+            # No logits for dummies: the output projection (Q8_0, not repacked) gives a row the same
+            # result at any row count, and skipping it halves the cost of padding (docs/determinism.md).
             batch.add(slot, [PAD_TOKEN], 0, False)
         try:
             logits = self._decode(batch, len(rows))
@@ -339,6 +334,11 @@ class LlamaCppRunner:
         self._check_slot(slot)
         if not 0 <= position < self.n_ctx_seq:
             raise RuntimeError(f"position {position} outside sequence {slot}'s {self.n_ctx_seq} cells")
+
+    @property
+    def model(self) -> Any:
+        """The llama_model, for a second context on the same weights (runners/llama_cpp_embeddings.py)."""
+        return self._model
 
     def close(self) -> None:
         if self._ctx:
