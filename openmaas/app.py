@@ -31,19 +31,20 @@ from openmaas.api.generate.protocol import GenerationDefaults
 from openmaas.api.generate.serving import GenerateServing
 from openmaas.api.generate.sessions import Session, SessionStore
 from openmaas.api.limits import BodySizeLimit
-from openmaas.api.security_headers import SecurityHeaders
 from openmaas.api.metering import Metrics
 from openmaas.api.openai import deployments as deployments_router
 from openmaas.api.openai import router as openai_router
 from openmaas.api.portal import router as portal_router
 from openmaas.api.portal.shape import choose_error_renderer as portal_error_renderer
 from openmaas.api.request_log import log_request
+from openmaas.api.security_headers import SecurityHeaders
 from openmaas.api.usage_recorder import PriceFn, UsageRecorder, no_price
 from openmaas.control.deployments import Deployments, load_deployments
 from openmaas.control.keep_alive import parse_keep_alive
 from openmaas.control.plane import ControlPlane
 from openmaas.engine import EngineConfig
 from openmaas.errors import OpenmaasError
+from openmaas.fleet.builtin_model import builtin_model
 from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelFleet
 from openmaas.fleet.sources import ModelSource, bundled_model, local_model
@@ -154,7 +155,11 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
         debug_checks=settings.engine_debug_checks,
     )
     # The usage journal lives in the home: local to this machine, as a crash it covers is.
-    control = ControlPlane(settings.resolved_database_url, journal_dir=settings.home / "usage-journal")
+    control = ControlPlane(
+        settings.resolved_database_url,
+        journal_dir=settings.home / "usage-journal",
+        journal_sync=settings.usage_journal_sync,
+    )
     drain = Drain(fleet, settings.drain_timeout)
     # Read now so that a bad file stops the server before the model loads.
     deployments = load_deployments(settings.deployments_file) if settings.deployments_file else Deployments()
@@ -166,6 +171,8 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
         start_control_plane(control, settings)
         source = resolve_model_source(settings)
         fleet.register(source, engine_config(settings, source), created=int(time.time()))
+        own = builtin_model(settings.model, settings.model_id, settings.home)
+        catalog_sync.set_builtin_defaults(source.model_id, own.defaults)
         default_model.append(source.model_id)
         refreshing: asyncio.Task[None] | None = None
         try:

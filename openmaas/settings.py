@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+# An Origin header's value: scheme://host[:port], nothing after it (a trailing slash would never match).
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$", re.IGNORECASE)
 
 
 def default_home() -> Path:
@@ -65,6 +70,15 @@ class Settings(BaseSettings):
     max_queued_prompt_tokens: int = Field(
         262_144, ge=1, description="Prompt tokens per model waiting for their first token; past it: 429 queue_full."
     )
+    max_requests_per_call: int = Field(
+        64, ge=1, description="Generations one call may ask for (prompts times n); past it: 400."
+    )
+    max_queue_wait: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a call may expect to wait for its first token (from the measured service rate); "
+        "past it: 429 queue_full.",
+    )
     request_timeout: float | None = Field(
         None, gt=0, description="Seconds a call may generate for (X-Request-Timeout overrides); unset: no limit."
     )
@@ -72,6 +86,11 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Seconds running requests get to finish after SIGTERM before they are aborted."
     )
     max_request_bytes: int = Field(8 * 1024 * 1024, description="Largest request body accepted (413 above).")
+    usage_journal_sync: bool = Field(
+        False,
+        description="Hold a call's last byte until its usage row is fsynced (survives a machine crash too); "
+        "off: until it is written to the journal (survives the server process dying), synced within 10 ms.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or one JSON object each.")
     # The generate dialect's generation_config defaults (/api/generate, /api/generate-batch).
@@ -110,6 +129,12 @@ class Settings(BaseSettings):
         description="Memory budget of the loaded models in bytes (each: GGUF file size + KV cache); unset: none.",
     )
 
+    # NoDecode: split by _split_origins, as the aliases are.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose browser pages may call the API (CORS): a list, or '*' for any; unset: none.",
+    )
+
     @model_validator(mode="after")
     def _auth_off_only_on_loopback(self) -> Settings:
         if self.auth_disabled and not is_loopback(self.host):
@@ -130,3 +155,20 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [name.strip() for name in text.split(",") if name.strip()]
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        """A JSON array, or origins separated by commas."""
+        return cls._split_aliases(value)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        """Each is '*' alone, or scheme://host[:port] as a browser sends it in Origin (no path)."""
+        if "*" in origins and len(origins) > 1:
+            raise ValueError("'*' allows every origin: give it alone, not in a list")
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin: write scheme://host[:port], without a path")
+        return origins

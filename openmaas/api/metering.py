@@ -291,7 +291,8 @@ class CallAccount:
     async def settle(self, status: str) -> None:
         """finish, then waits until the call's row is durable (before the answer's last byte goes)."""
         self.finish(status)
-        if self._durable is not None:
+        # A done future is not awaited: wrapping it would still cost the loop a cross-thread wake-up.
+        if self._durable is not None and not self._durable.done():
             await asyncio.wrap_future(self._durable)
 
     def _record(self, status: str, usage: Usage | None = None) -> RequestRecord:

@@ -21,10 +21,15 @@ class ControlPlane:
     """Built from a database URL (no connection until ``start``), which migrates the database."""
 
     def __init__(
-        self, database_url: str, usage_flush_interval: float = 0.5, journal_dir: Path | None = None
+        self,
+        database_url: str,
+        usage_flush_interval: float = 0.5,
+        journal_dir: Path | None = None,
+        journal_sync: bool = False,
     ) -> None:
         """journal_dir: where the usage journal lives (None: no journal, rows are as durable as the
-        writer's batches; tools and tests that write no calls' usage)."""
+        writer's batches; tools and tests that write no calls' usage). journal_sync: a call's row is
+        durable once fsynced, not once written (UsageJournal's wait_for_sync)."""
         self.engine = create_db_engine(database_url)
         self.sessions = session_factory(self.engine)
         self.keys = KeyStore(self.sessions)
@@ -33,7 +38,7 @@ class ControlPlane:
         self.conversations = ConversationStore(self.sessions)
         self._flush_interval = usage_flush_interval
         self._writer: UsageWriter | None = None
-        self.journal = UsageJournal(journal_dir) if journal_dir is not None else None
+        self.journal = UsageJournal(journal_dir, wait_for_sync=journal_sync) if journal_dir is not None else None
 
     @property
     def writer(self) -> UsageWriter:
