@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from openmaas.engine.padding import padded_decode_rows
 from openmaas.errors import InvalidRequest
 
 # llama.cpp aborts the process for a sequence id at or above this (LLAMA_MAX_SEQ).
@@ -16,7 +17,8 @@ class EngineConfig:
     """How one loaded model is served.
 
     The KV memory is split into sequence slots of ``max_model_len`` cells
-    each: ``max_num_seqs`` (+7 for padding) for decoding requests and
+    each: ``max_num_seqs``, rounded up to a multiple of 16 for padding rows
+    (engine/padding.py), for decoding requests and
     ``num_cache_slots`` for prompts, where each prompt is prefilled and then
     kept as the prefix cache (see kv_cache.py). A request can never run out
     of KV cells, so the scheduler never has to preempt.
@@ -45,6 +47,11 @@ class EngineConfig:
     # prompt tokens, past which a new request is refused at once (QueueFull, 429) instead of waiting.
     max_queued_requests: int = 256
     max_queued_prompt_tokens: int = 262_144
+    # Requests one call may bring (prompts times n), so that no call fills the queue (400 past it).
+    max_requests_per_call: int = 64
+    # Seconds a new call may expect to wait for its first token, from the measured service rate;
+    # past it the call is refused (QueueFull, 429) rather than left to wait.
+    max_queue_wait: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_num_seqs < 1:
@@ -52,7 +59,10 @@ class EngineConfig:
         if self.num_cache_slots < 1:
             raise InvalidRequest("num_cache_slots must be >= 1", param="num_cache_slots")
         if self.num_seq_slots > LLAMA_MAX_SEQ:
-            raise InvalidRequest(f"max_num_seqs + num_cache_slots + 7 must be <= {LLAMA_MAX_SEQ}", param="max_num_seqs")
+            raise InvalidRequest(
+                f"max_num_seqs (rounded up to a multiple of 16) + num_cache_slots must be <= {LLAMA_MAX_SEQ}",
+                param="max_num_seqs",
+            )
         if self.prefill_chunk_size < 4 or self.prefill_chunk_size % 4:
             raise InvalidRequest("prefill_chunk_size must be a positive multiple of 4", param="prefill_chunk_size")
         if self.max_num_batched_tokens < self.max_num_seqs + self.prefill_chunk_size:
@@ -65,13 +75,21 @@ class EngineConfig:
             raise InvalidRequest("max_queued_requests must be at least 1", param="max_queued_requests")
         if self.max_queued_prompt_tokens < 1:
             raise InvalidRequest("max_queued_prompt_tokens must be at least 1", param="max_queued_prompt_tokens")
+        if self.max_requests_per_call < 1:
+            raise InvalidRequest("max_requests_per_call must be at least 1", param="max_requests_per_call")
+        if not self.max_queue_wait > 0:
+            raise InvalidRequest("max_queue_wait must be positive", param="max_queue_wait")
         if self.max_model_len < 16:
             raise InvalidRequest("max_model_len must be at least 16", param="max_model_len")
 
     @property
+    def num_decode_slots(self) -> int:
+        """The decode region: room for max_num_seqs requests and the dummy rows that pad their steps."""
+        return padded_decode_rows(self.max_num_seqs)
+
+    @property
     def num_seq_slots(self) -> int:
-        # + NUM_PAD_SLOTS (kv_cache.py): dummy rows that pad decode steps.
-        return self.max_num_seqs + 7 + self.num_cache_slots
+        return self.num_decode_slots + self.num_cache_slots
 
     @property
     def resolved_num_threads(self) -> int:

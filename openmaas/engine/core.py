@@ -13,7 +13,8 @@ from openmaas.engine.beam import BeamSettings
 from openmaas.engine.beam_job import BeamJob
 from openmaas.engine.config import EngineConfig
 from openmaas.engine.detokenizer import IncrementalDetokenizer
-from openmaas.engine.kv_cache import NUM_PAD_SLOTS, KVCacheManager
+from openmaas.engine.invariance import check_seed_invariance
+from openmaas.engine.kv_cache import KVCacheManager
 from openmaas.engine.logprobs import TokenLogprob
 from openmaas.engine.messages import EngineOutput, EngineStats, FinishReason
 from openmaas.engine.request import Request, TokenConstraint
@@ -42,6 +43,8 @@ class EngineCore:
         self.scheduler = Scheduler(config, self.kv_cache)
         self._end_of_generation = runner.end_of_generation_ids()
         self._check_invariants = check_invariants
+        # Before any request holds a slot: the probe uses the decode region and leaves it empty.
+        self.seed_invariant = check_seed_invariance(runner, num_decode_slots=config.num_decode_slots)
         self._beams_waiting: deque[Request] = deque()
         self._beam_jobs: list[BeamJob] = []
         # Requests with a deadline (a timeout), checked at the start of each step.
@@ -173,8 +176,8 @@ class EngineCore:
         self._count_step(plan)
         if plan.decode:
             rows = [(r.slot_id or 0, r.token_ids[-1], r.num_computed_tokens) for r in plan.decode]
-            pad_slots = self.kv_cache.pad_slots(NUM_PAD_SLOTS)
-            logits = self.runner.run_decode(rows, pad_slots, pad=self._pads_decode(plan.decode))
+            pad = any(r.params.seed is not None for r in plan.decode)
+            logits = self.runner.run_decode(rows, self.kv_cache.pad_slots() if pad else [], pad=pad)
             for request in plan.decode:
                 request.num_computed_tokens += 1
             # Sampled before any prompt chunk runs: the logits are a view that the next decode overwrites.
@@ -248,17 +251,6 @@ class EngineCore:
         request.token_ids.extend(tokens)
         self._num_generated_tokens += len(tokens)
         return self._output(request, text, tuple(tokens), error=error)
-
-    @staticmethod
-    def _pads_decode(decoding: list[Request]) -> bool:
-        """Whether this decode step pads its rows (to a multiple of 4, at least 8).
-
-        Seeded requests are promised the same tokens whatever else runs, which
-        needs every step they are in padded. From 8 rows on padding costs at
-        most 3 rows, so it is always done; below that, unseeded steps keep
-        llama.cpp's own (cheaper) path.
-        """
-        return len(decoding) >= 8 or any(r.params.seed is not None for r in decoding)
 
     def _append_token(self, request: Request, sampled: Sampled) -> EngineOutput:
         token = sampled.token_id
@@ -339,6 +331,7 @@ class EngineCore:
             num_cached_slots=kv.num_cached_slots,
             num_total_slots=kv.num_total_slots,
             num_session_resumes=kv.num_resumes,
+            seed_invariant=self.seed_invariant,
         )
 
     def check_invariants(self) -> None:

@@ -7,11 +7,12 @@ llama.cpp shape the layout:
 * a ubatch only ever holds a run of *consecutive* sequence ids, so the
   sequences decoded together must sit in one contiguous run of slots, or one
   step turns into several graph computations;
-* the CPU kernels give bit-identical rows only for batches of a multiple of
-  4 rows, at least 8, so a decode step may be padded with dummy sequences in
-  the free slots right after the run.
+* a sequence's logits are bit-identical at any load only in decode steps of
+  a multiple of 16 rows (engine/padding.py), so a step may be padded with
+  dummy sequences in the free slots right after the run.
 
-Hence two regions. The **decode region** ``[0, max_num_seqs + 7)`` holds
+Hence two regions. The **decode region** ``[0, padded_decode_rows(max_num_seqs))``
+(``max_num_seqs`` rounded up to a multiple of 16) holds
 decoding requests compacted at its front (a request that ends is replaced by
 the last one, a whole-sequence copy). The **prompt region** after it holds a
 slot per request being prefilled; once a prompt is computed, its KV is copied
@@ -48,11 +49,8 @@ from typing import Protocol
 
 import numpy as np
 
+from openmaas.engine.padding import padded_decode_rows
 from openmaas.engine.request import Request
-
-# Dummy sequences a decode step may need for padding (runners/llama_cpp.py:
-# a multiple of 4 rows, at least 8, so up to 7 for a single request).
-NUM_PAD_SLOTS = 7
 
 
 class KVMemory(Protocol):
@@ -104,7 +102,8 @@ class KVCacheManager:
         if num_prompt_slots < 1:
             raise ValueError("at least one prompt slot is needed")
         self.max_num_seqs = max_num_seqs
-        self.decode_region_size = max_num_seqs + NUM_PAD_SLOTS
+        # Every padded step fits: at most max_num_seqs real rows, padded to a multiple of 16.
+        self.decode_region_size = padded_decode_rows(max_num_seqs)
         first = self.decode_region_size
         self._prompt_slots = [PromptSlot(slot_id=first + i) for i in range(num_prompt_slots)]
         # decoding[i] owns slot i: the decode region's front is always full.
@@ -142,10 +141,9 @@ class KVCacheManager:
     def can_start_prompt(self) -> bool:
         return any(s.owner is None for s in self._prompt_slots)
 
-    def pad_slots(self, num: int) -> list[int]:
-        """Free slots right after the decoding run, for dummy rows."""
-        start = len(self.decoding)
-        return list(range(start, start + num))
+    def pad_slots(self) -> list[int]:
+        """The free decode slots, right after the decoding run: where a step's dummy rows go."""
+        return list(range(len(self.decoding), self.decode_region_size))
 
     # Matching -------------------------------------------------------------------
     def longest_match(self, prompt: list[int], *, include_in_use: bool = True) -> PrefixMatch | None:

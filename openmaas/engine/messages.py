@@ -62,3 +62,6 @@ class EngineStats:
     num_cached_slots: int
     num_total_slots: int
     num_session_resumes: int = 0  # requests that continued from the KV their session kept
+    # Whether the start-up probe found padded decode steps bit-identical at any load (engine/invariance.py):
+    # what a request's seed promises on this machine.
+    seed_invariant: bool = True

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from openmaas.engine.kv_cache import NUM_PAD_SLOTS, KVCacheManager, common_prefix_length
+from openmaas.engine.kv_cache import KVCacheManager, common_prefix_length
 from openmaas.engine.request import Request
 from tests.engine.factories import RecordingMemory, make_request, tokens
 
 MAX_NUM_SEQS = 4
 NUM_PROMPT_SLOTS = 3
 CHUNK = 4  # prefixes are reused in whole chunks of this many tokens
-# Decode region is [0, MAX_NUM_SEQS + 7); prompt slots follow it.
-P0, P1, P2 = MAX_NUM_SEQS + 7, MAX_NUM_SEQS + 8, MAX_NUM_SEQS + 9
+# The decode region is [0, 16): MAX_NUM_SEQS rounded up to the 16 rows of a padded step; prompt slots follow it.
+DECODE_REGION = 16
+P0, P1, P2 = DECODE_REGION, DECODE_REGION + 1, DECODE_REGION + 2
 
 
 @pytest.fixture
@@ -86,14 +87,14 @@ def test_common_prefix_length(a: list[int], b: list[int], expected: int) -> None
 
 
 def test_layout_of_an_empty_cache(kv: KVCacheManager, memory: RecordingMemory) -> None:
-    assert kv.decode_region_size == MAX_NUM_SEQS + NUM_PAD_SLOTS == 11
-    assert kv.num_total_slots == 14
-    assert kv.num_free_slots == 14
+    assert kv.decode_region_size == DECODE_REGION == 16
+    assert kv.num_total_slots == 19
+    assert kv.num_free_slots == 19
     assert kv.num_free_prompt_slots == 3
     assert kv.num_cached_slots == 0
     assert kv.num_prefilling == 0
     assert kv.can_start_prompt()
-    assert kv.pad_slots(NUM_PAD_SLOTS) == [0, 1, 2, 3, 4, 5, 6]
+    assert kv.pad_slots() == list(range(16))
     assert memory.ops == []
     kv.check_invariants()
 
@@ -117,7 +118,7 @@ def test_prompts_get_the_first_empty_prompt_slot(kv: KVCacheManager, memory: Rec
     assert memory.take() == [("trim", P1, 0)]
     assert kv.num_prefilling == 2
     assert kv.num_free_prompt_slots == 1
-    assert kv.num_free_slots == 11 + 1
+    assert kv.num_free_slots == 16 + 1
 
     # A prompt freed before computing anything empties its slot, which is again the first empty one.
     free(kv, a)
@@ -416,10 +417,10 @@ def test_start_decode_copies_into_the_next_decode_slot(kv: KVCacheManager, memor
     assert memory.take() == [("copy", P0, 1)]
     assert a.slot_id == 1
     assert kv.decoding == [b, a]
-    assert kv.pad_slots(NUM_PAD_SLOTS) == [2, 3, 4, 5, 6, 7, 8]
+    assert kv.pad_slots() == list(range(2, 16))
     assert kv.num_prefilling == 0
     assert kv.num_cached_slots == 2
-    assert kv.num_free_slots == 11 - 2 + 1
+    assert kv.num_free_slots == 16 - 2 + 1
 
     # The prompt slot caches the prompt tokens only, not the sampled one.
     match = kv.longest_match(a.token_ids, include_in_use=False)
@@ -493,14 +494,14 @@ def test_freeing_decoding_requests_keeps_the_run_compact(memory: RecordingMemory
     assert memory.take() == [("copy", 1, 0), ("trim", 1, 0)]
     assert kv.decoding == [d]
     assert d.slot_id == 0
-    assert kv.pad_slots(NUM_PAD_SLOTS) == [1, 2, 3, 4, 5, 6, 7]
+    assert kv.pad_slots() == list(range(1, 16))
 
     free(kv, d)
     assert memory.take() == [("trim", 0, 0)]
     assert d.slot_id is None
     assert_all_free(kv)
     assert kv.num_cached_slots == 3
-    assert kv.num_free_slots == 11
+    assert kv.num_free_slots == 16
 
 
 def test_freeing_a_request_without_a_slot_does_nothing(kv: KVCacheManager, memory: RecordingMemory) -> None:

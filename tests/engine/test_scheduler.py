@@ -107,7 +107,7 @@ def test_one_request_from_prompt_to_finish() -> None:
     assert h.scheduler.decoding == [a]
     assert h.scheduler.prefilling == []
     assert a.slot_id == 0
-    assert h.memory.take() == [("trim", 11, 0), ("copy", 11, 0)]
+    assert h.memory.take() == [("trim", 16, 0), ("copy", 16, 0)]
 
     for n in range(3):
         plan = h.step()
@@ -242,7 +242,7 @@ def test_shared_prefix_waits_for_the_prefill_that_computes_it(min_defer_prefix: 
     assert ids(h.scheduler.waiting) == ["b"]
     assert b.status is RequestStatus.WAITING
     assert b.slot_id is None
-    assert h.memory.take() == [("trim", 11, 0), ("trim", 12, 0), ("copy", 11, 0), ("copy", 12, 1)]
+    assert h.memory.take() == [("trim", 16, 0), ("trim", 17, 0), ("copy", 16, 0), ("copy", 17, 1)]
 
     # a's prompt is computed and cached in its prompt slot: b adopts it.
     plan = h.step()
@@ -250,7 +250,7 @@ def test_shared_prefix_waits_for_the_prefill_that_computes_it(min_defer_prefix: 
     assert chunks(plan) == [("b", 24, 3)]
     assert b.num_cached_tokens == 24
     assert b.slot_id == 2  # its 3 remaining prompt tokens ran: it decodes now
-    assert h.memory.take() == [("trim", 11, 24), ("copy", 11, 2)]
+    assert h.memory.take() == [("trim", 16, 24), ("copy", 16, 2)]
     assert h.kv.num_adoptions == 1
     assert h.scheduler.decoding == [a, c, b]
 
@@ -314,11 +314,11 @@ def test_no_deferral_when_the_prefix_is_already_available() -> None:
     assert chunks(plan) == [("a", 24, 2), ("b", 24, 3)]
     assert (a.num_cached_tokens, b.num_cached_tokens) == (24, 24)
     assert h.memory.take() == [
-        ("trim", 11, 24),
-        ("copy", 11, 12),
-        ("trim", 12, 24),
-        ("copy", 11, 0),
-        ("copy", 12, 1),
+        ("trim", 16, 24),
+        ("copy", 16, 17),
+        ("trim", 17, 24),
+        ("copy", 16, 0),
+        ("copy", 17, 1),
     ]
     assert h.scheduler.decoding == [a, b]
 
@@ -440,7 +440,7 @@ def test_bookkeeping_matches_what_the_slots_really_hold(seed: int) -> None:
             scheduler.add(requests[-1])
         plan = scheduler.schedule()
         kv.check_invariants()
-        for slot in kv.pad_slots(3):
+        for slot in kv.pad_slots():
             assert memory.slots[slot] == []
         for r in plan.decode:
             assert r.slot_id is not None
