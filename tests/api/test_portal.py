@@ -24,10 +24,10 @@ from openmaas.api.metering import Metrics
 from openmaas.api.portal.shape import ENVELOPE_SHAPE, PortalEnvelopeShape
 from openmaas.errors import Overloaded
 from tests.api.conftest import MODEL
+from tests.examples_runner import NODE_DIR, node_with_openai
 from tests.live_server import ADMIN_KEY, live_server
 
 CHAT = "/api/v1/ai/chat/completions"
-NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 SEA = [{"role": "user", "content": "Write one sentence about the sea."}]
 SEED_TOKEN = "seed-token"
 
@@ -195,15 +195,7 @@ def test_seed_python_example_streams_text(seed_server_url: str, tmp_path: Path) 
 
 
 def test_seed_node_example_prints_the_choices(seed_server_url: str) -> None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("node and npm are needed to run the seed's Node example (tests/node)")
-    if not (NODE_DIR / "node_modules" / "openai").is_dir():
-        subprocess.run(
-            [npm, "ci", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", "--loglevel=error"],
-            check=True,
-            timeout=600,
-        )
+    node = node_with_openai()
     env = {
         **os.environ,
         "OPENMAAS_API_KEY": SEED_TOKEN,
