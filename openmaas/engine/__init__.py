@@ -12,6 +12,16 @@ from openmaas.engine.config import EngineConfig
 from openmaas.engine.logprobs import MAX_TOP_LOGPROBS, TokenLogprob
 from openmaas.engine.messages import EngineOutput, EngineStats, FinishReason
 from openmaas.engine.sampling_params import SamplingParams, StructuredSpec
+from openmaas.engine.tools import (
+    StreamDelta,
+    ToolCall,
+    ToolCallStream,
+    ToolChoice,
+    ToolSpec,
+    ToolUse,
+    parse_tool_calls,
+    tool_grammar_spec,
+)
 
 __all__ = [
     "Admission",
@@ -22,6 +32,14 @@ __all__ = [
     "FinishReason",
     "MAX_TOP_LOGPROBS",
     "SamplingParams",
+    "StreamDelta",
     "StructuredSpec",
     "TokenLogprob",
+    "ToolCall",
+    "ToolCallStream",
+    "ToolChoice",
+    "ToolSpec",
+    "ToolUse",
+    "parse_tool_calls",
+    "tool_grammar_spec",
 ]

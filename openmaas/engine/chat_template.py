@@ -1,19 +1,29 @@
 """Chat templates: the GGUF's own Jinja template first, else a built-in one for the model family.
 
 Templates are rendered in Jinja's immutable sandbox with the variables that
-Hugging Face templates expect (``messages``, ``add_generation_prompt``,
-``bos_token``, ``eos_token``, ``raise_exception``, ``strftime_now``).
+Hugging Face templates expect (``messages``, ``tools``, ``add_generation_prompt``,
+``bos_token``, ``eos_token``, ``raise_exception``, ``strftime_now``, and its
+``tojson`` filter). A request's tools reach the template through
+``engine/tools/render.py``, in the call format the template's source names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from openmaas.engine.tools.formats import ToolFormat, format_for_template
+from openmaas.engine.tools.render import prepare_conversation
+from openmaas.engine.tools.spec import ToolUse
 from openmaas.errors import InvalidRequest
+
+# Templates that refuse anything but alternating roles say so in their error text.
+_ALTERNATION = re.compile(r"alternat", re.IGNORECASE)
 
 # Gemma's turn format; a system message is folded into the first user turn,
 # as Google's own template does.
@@ -65,6 +75,12 @@ def _strftime_now(fmt: str) -> str:
     return dt.datetime.now(dt.UTC).strftime(fmt)
 
 
+def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, sort_keys: bool = False) -> str:
+    # Hugging Face's tojson: plain JSON. Jinja's own escapes <, > and & for HTML,
+    # which would put \u003c into prompts.
+    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
+
+
 class ChatTemplate:
     """A compiled chat template and the special tokens it refers to."""
 
@@ -72,15 +88,25 @@ class ChatTemplate:
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
         env.globals["raise_exception"] = _raise_exception
         env.globals["strftime_now"] = _strftime_now
+        env.filters["tojson"] = _tojson
         self.origin = origin
         self.bos_token = bos_token
+        self.tool_format: ToolFormat = format_for_template(source)
+        self.requires_alternation = _ALTERNATION.search(source) is not None
         self._template = env.from_string(source)
         self._eos_token = eos_token
 
-    def render(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True) -> str:
+    def render(
+        self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True, tools: ToolUse | None = None
+    ) -> str:
+        """The prompt text; consecutive same-role messages are merged when the template needs alternation."""
+        messages, tool_dicts = prepare_conversation(
+            messages, tools, self.tool_format, requires_alternation=self.requires_alternation
+        )
         try:
             return self._template.render(
                 messages=messages,
+                tools=tool_dicts,
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self._eos_token,

@@ -28,6 +28,7 @@ from openmaas.engine.request import Request
 from openmaas.engine.runners.llama_cpp import LlamaCppRunner, ModelInfo
 from openmaas.engine.sampling_params import SamplingParams
 from openmaas.engine.structured import StructuredOutputs
+from openmaas.engine.tools.spec import ToolUse
 from openmaas.errors import EngineDead, QueueFull, ShuttingDown
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,11 @@ class EngineClient:
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         return self._runner.tokenize(text, add_special=add_special, parse_special=parse_special)
 
-    def encode_chat(self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True) -> list[int]:
-        """Renders messages through the chat template and tokenizes the result."""
-        text = self.chat_template.render(messages, add_generation_prompt=add_generation_prompt)
+    def encode_chat(
+        self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True, tools: ToolUse | None = None
+    ) -> list[int]:
+        """Renders messages (and tools) through the chat template and tokenizes the result."""
+        text = self.chat_template.render(messages, add_generation_prompt=add_generation_prompt, tools=tools)
         bos = self.chat_template.bos_token
         # Templates that write the BOS themselves must not get a second one.
         add_special = self._runner.adds_bos and not (bos and text.startswith(bos))

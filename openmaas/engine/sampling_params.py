@@ -20,16 +20,24 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 
 @dataclass(frozen=True, slots=True)
 class StructuredSpec:
-    """A constraint on the output's form: any JSON object, or an instance of a JSON schema."""
+    """A constraint on the output's form: any JSON object, an instance of a JSON schema, or a grammar.
 
-    kind: str  # "json_object" | "json_schema"
+    ``lark`` is a grammar in llguidance's Lark dialect (tool calls are held to
+    their format this way); ``param`` is the request field errors name.
+    """
+
+    kind: str  # "json_object" | "json_schema" | "lark"
     schema: dict[str, Any] | None = None
+    grammar: str | None = None
+    param: str = "response_format"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("json_object", "json_schema"):
-            raise InvalidRequest(f"unknown structured output kind '{self.kind}'", param="response_format")
+        if self.kind not in ("json_object", "json_schema", "lark"):
+            raise InvalidRequest(f"unknown structured output kind '{self.kind}'", param=self.param)
         if self.kind == "json_schema" and not isinstance(self.schema, dict):
-            raise InvalidRequest("json_schema needs a schema object", param="response_format")
+            raise InvalidRequest("json_schema needs a schema object", param=self.param)
+        if self.kind == "lark" and not self.grammar:
+            raise InvalidRequest("a grammar is needed", param=self.param)
 
 
 @dataclass(frozen=True, slots=True)

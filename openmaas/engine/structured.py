@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import llguidance
@@ -168,10 +168,12 @@ class StructuredOutputs:
         self._lock = threading.Lock()
 
     def constraint_for(self, spec: StructuredSpec) -> GrammarConstraint:
-        """A fresh constraint for spec; InvalidRequest (param response_format) if it cannot be compiled."""
+        """A fresh constraint for spec; InvalidRequest (naming spec.param) if it cannot be compiled."""
+        if spec.kind == "lark" and spec.grammar is not None:
+            return self._constraint("lark:" + spec.grammar, lambda: self._compile_lark(spec.grammar or "", spec.param))
         schema = _JSON_OBJECT_SCHEMA if spec.kind == "json_object" else spec.schema
         if not isinstance(schema, dict):
-            raise InvalidRequest("json_schema needs a schema object", param="response_format")
+            raise InvalidRequest("json_schema needs a schema object", param=spec.param)
         if _GUIDANCE_KEY in schema:
             # It could turn on lenient mode or free whitespace and so void the guarantees.
             schema = {k: v for k, v in schema.items() if k != _GUIDANCE_KEY}
@@ -179,7 +181,11 @@ class StructuredOutputs:
             # Not sort_keys: the order of "properties" is the order of the output.
             key = json.dumps(schema, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise InvalidRequest(f"the schema is not valid JSON: {exc}", param="response_format") from exc
+            raise InvalidRequest(f"the schema is not valid JSON: {exc}", param=spec.param) from exc
+        json_schema = schema
+        return self._constraint(key, lambda: self._compile(json_schema, spec.param))
+
+    def _constraint(self, key: str, compile: Callable[[], llguidance.LLMatcher]) -> GrammarConstraint:
         with self._lock:
             template = self._cache.get(key)
             if template is not None:
@@ -187,7 +193,7 @@ class StructuredOutputs:
         if template is None:
             # Outside the lock: a large schema may take a while, and other
             # threads' requests need not wait for it.
-            template = self._compile(schema)
+            template = compile()
             with self._lock:
                 self._cache[key] = template
                 self._cache.move_to_end(key)
@@ -195,16 +201,26 @@ class StructuredOutputs:
                     self._cache.popitem(last=False)
         return GrammarConstraint(template.deep_copy(), self.vocab_size)
 
-    def _compile(self, schema: dict[str, Any]) -> llguidance.LLMatcher:
+    def _compile(self, schema: dict[str, Any], param: str) -> llguidance.LLMatcher:
         try:
             grammar = llguidance.LLMatcher.grammar_from_json_schema(schema, overrides=_JSON_OPTIONS)
         except ValueError as exc:
-            raise InvalidRequest(f"invalid JSON schema: {exc}", param="response_format") from exc
+            raise InvalidRequest(f"invalid JSON schema: {exc}", param=param) from exc
+        return self._matcher(grammar, "unsupported or invalid JSON schema", param)
+
+    def _compile_lark(self, lark: str, param: str) -> llguidance.LLMatcher:
+        try:
+            grammar = llguidance.LLMatcher.grammar_from_lark(lark)
+        except ValueError as exc:
+            raise InvalidRequest(f"invalid grammar: {exc}", param=param) from exc
+        return self._matcher(grammar, "unsupported or invalid grammar", param)
+
+    def _matcher(self, grammar: str, failure: str, param: str) -> llguidance.LLMatcher:
         # log_level 0: llguidance would otherwise print warnings on stderr;
         # errors are read back below.
         matcher = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0)
         if matcher.is_error():
-            raise InvalidRequest(f"unsupported or invalid JSON schema: {matcher.get_error()}", param="response_format")
+            raise InvalidRequest(f"{failure}: {matcher.get_error()}", param=param)
         return matcher
 
     @property

@@ -84,14 +84,8 @@ def test_unknown_architecture_origin_is_chatml() -> None:
 @pytest.mark.parametrize(
     "messages",
     [
-        [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
         [{"role": "assistant", "content": "a"}],
         [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}],
-        [
-            {"role": "user", "content": "a"},
-            {"role": "assistant", "content": "b"},
-            {"role": "assistant", "content": "c"},
-        ],
     ],
 )
 def test_non_alternating_roles_are_rejected(messages: list[dict[str, Any]]) -> None:
@@ -99,6 +93,26 @@ def test_non_alternating_roles_are_rejected(messages: list[dict[str, Any]]) -> N
         select(None, "gemma3").render(messages)
     assert info.value.param == "messages"
     assert "alternate" in info.value.message
+
+
+def test_consecutive_turns_of_one_role_are_merged_for_templates_that_need_alternation() -> None:
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "user", "content": "b"},
+        {"role": "assistant", "content": "c"},
+        {"role": "assistant", "content": "d"},
+        {"role": "user", "content": "e"},
+    ]
+    assert select(None, "gemma3").render(messages) == (
+        "<bos><start_of_turn>user\na\n\nb<end_of_turn>\n"
+        "<start_of_turn>model\nc\n\nd<end_of_turn>\n"
+        "<start_of_turn>user\ne<end_of_turn>\n<start_of_turn>model\n"
+    )
+
+
+def test_templates_that_allow_any_order_get_the_messages_as_sent() -> None:
+    rendered = select(None, "qwen2").render([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+    assert rendered.count("<|im_start|>user") == 2
 
 
 @pytest.mark.parametrize(
