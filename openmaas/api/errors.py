@@ -99,6 +99,9 @@ def _http_error(exc: StarletteHTTPException) -> OpenmaasError:
         return MethodNotAllowed("method not allowed on this route")
     if exc.status_code == 413:
         return PayloadTooLarge(str(exc.detail))
+    if exc.status_code == 400:
+        # Starlette's own 400s are bodies it could not parse (bad UTF-8, JSON nested too deep): the client's.
+        return InvalidRequest("the request body could not be parsed as JSON (invalid UTF-8, or nested too deeply)")
     error = OpenmaasError(str(exc.detail))
     error.http_status = exc.status_code
     return error

@@ -12,24 +12,15 @@ import json
 import sys
 from typing import Any
 
+from openmaas.cli.environment import load_settings, open_control_plane
 from openmaas.control.catalog import CatalogModel, updated_deployment
 from openmaas.control.deployments import Deployment, parse_defaults
 from openmaas.control.keep_alive import format_keep_alive, parse_keep_alive
 from openmaas.control.plane import ControlPlane
 from openmaas.errors import OpenmaasError
+from openmaas.fleet.builtin_model import builtin_model
 from openmaas.fleet.sources import catalog_source, source_kinds
 from openmaas.settings import Settings
-
-
-def _settings() -> Settings:
-    no_overrides: dict[str, Any] = {}
-    return Settings(**no_overrides)
-
-
-def _plane(settings: Settings) -> ControlPlane:
-    plane = ControlPlane(settings.resolved_database_url)
-    plane.start()
-    return plane
 
 
 def _out(value: Any) -> None:
@@ -49,8 +40,8 @@ def _defaults(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = _settings()
-    plane = _plane(settings)
+    settings = load_settings()
+    plane = open_control_plane(settings, writes=args.action in _WRITES)
     try:
         args.action(args, plane, settings)
         return 0
@@ -89,7 +80,10 @@ def _models_add(args: argparse.Namespace, plane: ControlPlane, settings: Setting
 
 
 def _models_list(args: argparse.Namespace, plane: ControlPlane, settings: Settings) -> None:
-    _out([m.as_dict() for m in plane.catalog.list_models()])
+    """Every model a server on these settings serves: its own (built in) first, then the catalog's."""
+    own = builtin_model(settings.model, settings.model_id, settings.home)
+    catalog = [{**m.as_dict(), "built_in": False} for m in plane.catalog.list_models()]
+    _out([{**own.as_dict(), "built_in": True}, *catalog])
 
 
 def _models_show(args: argparse.Namespace, plane: ControlPlane, settings: Settings) -> None:
@@ -138,6 +132,10 @@ def _deploy_show(args: argparse.Namespace, plane: ControlPlane, settings: Settin
 
 def _deploy_rm(args: argparse.Namespace, plane: ControlPlane, settings: Settings) -> None:
     plane.catalog.delete_deployment(args.name)
+
+
+# The actions that change the catalog: they say which home and database they write to.
+_WRITES = {_models_add, _models_rm, _deploy_create, _deploy_update, _deploy_rm}
 
 
 def add_commands(commands: Any) -> None:

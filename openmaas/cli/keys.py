@@ -13,17 +13,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from openmaas.cli.environment import load_settings, open_control_plane
 from openmaas.control.keys import KeySpec
 from openmaas.control.plane import ControlPlane
-from openmaas.settings import Settings
 
 
-def _plane() -> ControlPlane:
+def _plane(*, writes: bool) -> ControlPlane:
     # From the environment (OPENMAAS_*) and .env, as `openmaas serve` reads them.
-    no_overrides: dict[str, Any] = {}
-    plane = ControlPlane(Settings(**no_overrides).resolved_database_url)
-    plane.start()
-    return plane
+    return open_control_plane(load_settings(), writes=writes)
 
 
 def _out(text: str) -> None:
@@ -55,7 +52,7 @@ def _create(args: argparse.Namespace) -> int:
         max_budget_cost=args.budget_cost,
         budget_period=args.budget_period,
     )
-    plane = _plane()
+    plane = _plane(writes=True)
     try:
         key, secret = plane.keys.create(spec)
     finally:
@@ -84,7 +81,7 @@ def _key_line(key: Any) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    plane = _plane()
+    plane = _plane(writes=False)
     try:
         keys = plane.keys.list(include_revoked=args.all)
     finally:
@@ -103,7 +100,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    plane = _plane()
+    plane = _plane(writes=True)
     try:
         key = plane.keys.revoke(args.key_id)
     finally:
@@ -120,7 +117,7 @@ def _usage(args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         # A duration means that long ago; a date or timestamp is taken as given.
         start = now - (ahead - now) if ahead > now else ahead
-    plane = _plane()
+    plane = _plane(writes=False)
     try:
         rows = plane.usage.summary(groups, key_id=args.key_id, model=args.model, start=start)
     finally:

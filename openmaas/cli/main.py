@@ -16,9 +16,9 @@ import uvicorn
 from openmaas.api.drain import Drain
 from openmaas.app import create_app
 from openmaas.cli.catalog import add_commands as add_catalog_commands
+from openmaas.cli.environment import SettingsError, describe_database, load_settings
 from openmaas.cli.keys import add_commands as add_key_commands
 from openmaas.log import configure_logging
-from openmaas.settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -34,7 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
         }.items()
         if value is not None
     }
-    settings = Settings(**overrides)
+    settings = load_settings(**overrides)
+    # The server writes to this home and database too (keys, usage): say which, as the other commands do.
+    sys.stderr.write(f"openmaas: home {settings.home}, database {describe_database(settings)}\n")
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     config = uvicorn.Config(
@@ -103,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = args.handler
-    result: int = handler(args)
+    try:
+        result: int = handler(args)
+    except SettingsError as exc:
+        # One line, not a traceback: the operator fixes an environment variable and starts again.
+        sys.stderr.write(f"openmaas: {exc}\n")
+        return 1
     return result
 
 

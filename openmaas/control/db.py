@@ -24,6 +24,12 @@ from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
+# The largest values the integer column types hold on every supported database: an Integer column
+# is 32 bits on PostgreSQL (64 on SQLite), a BigInteger 64 bits. Wire models check numbers against
+# these, so a value too large is the client's 400, not an overflow in the driver.
+MAX_INTEGER = 2**31 - 1
+MAX_BIG_INTEGER = 2**63 - 1
+
 # Stable constraint names, so that migrations can name what they alter on both engines.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

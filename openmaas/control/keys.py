@@ -9,6 +9,7 @@ random (nothing to brute-force), and it lets a key be found by an indexed lookup
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from openmaas.control.db import utcnow
+from openmaas.control.db import MAX_BIG_INTEGER, MAX_INTEGER, utcnow
 from openmaas.control.tables import ApiKey
 from openmaas.errors import InvalidRequest, NotFound
 
@@ -56,10 +57,17 @@ class KeySpec:
     def validate(self) -> None:
         if self.budget_period not in BUDGET_PERIODS:
             raise InvalidRequest(f"budget_period must be one of {', '.join(BUDGET_PERIODS)}", param="budget_period")
-        for name in ("max_requests_per_minute", "max_tokens_per_minute", "max_budget_tokens", "max_budget_cost"):
+        # The columns' ranges (tables.py), so the CLI gets the same 400 as the admin API's wire model.
+        limits = {
+            "max_requests_per_minute": MAX_INTEGER,
+            "max_tokens_per_minute": MAX_INTEGER,
+            "max_budget_tokens": MAX_BIG_INTEGER,
+            "max_budget_cost": math.inf,
+        }
+        for name, largest in limits.items():
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise InvalidRequest(f"{name} must not be negative", param=name)
+            if value is not None and not 0 <= value <= largest:
+                raise InvalidRequest(f"{name} must be between 0 and {largest}", param=name)
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise InvalidRequest("expires_at needs a timezone (UTC: end it with Z)", param="expires_at")
 

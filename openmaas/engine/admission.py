@@ -17,8 +17,12 @@ class Admission:
     (the request context that carries it is dropped when its HTTP request ends).
     """
 
-    def __init__(self, give_back: Callable[[int, int], None], num_requests: int, num_prompt_tokens: int) -> None:
+    def __init__(
+        self, give_back: Callable[[int, int], None], num_requests: int, num_prompt_tokens: int, *, tenant: str = ""
+    ) -> None:
         self._give_back = give_back
+        # Whose call this is (its API key's id): the queue serves tenants in turn (QueueControl, FairQueue).
+        self.tenant = tenant
         self._num_requests = num_requests
         self._num_prompt_tokens = num_prompt_tokens
 

@@ -23,13 +23,16 @@ from openmaas.engine.admission import Admission
 from openmaas.engine.chat_template import ChatTemplate, select_chat_template
 from openmaas.engine.config import EngineConfig
 from openmaas.engine.core import EngineCore
+from openmaas.engine.fair_queue import FairQueue
 from openmaas.engine.messages import EngineOutput, EngineStats
+from openmaas.engine.prompt_bytes import PromptBytesCheck
+from openmaas.engine.queue_control import QueueControl
 from openmaas.engine.request import Request
 from openmaas.engine.runners.llama_cpp import LlamaCppRunner, ModelInfo
 from openmaas.engine.sampling_params import SamplingParams
 from openmaas.engine.structured import StructuredOutputs
 from openmaas.engine.tools.spec import ToolUse
-from openmaas.errors import EngineDead, QueueFull, ShuttingDown
+from openmaas.errors import EngineDead, ShuttingDown
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,16 @@ class _AbortAll:
     pass
 
 
+@dataclass(eq=False, slots=True)
+class _Waiting:
+    """A request between generate() and its first output: held back, then sent to the engine."""
+
+    request: Request
+    tenant: str
+    num_prompt_tokens: int
+    is_sent: bool = False
+
+
 class _Stop:
     pass
 
@@ -76,10 +89,13 @@ class EngineClient:
         # request_id -> (the loop its coroutine runs on, its output queue)
         self._queues: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Queue[EngineOutput]]] = {}
         self._ids = itertools.count()
-        # Admission control (event-loop side): requests sent to the engine that have not produced
-        # their first token yet (queued or prefilling), and their prompt tokens.
-        self._num_queued = 0
-        self._num_queued_prompt_tokens = 0
+        # Admission control (event-loop side): requests admitted that have not produced their first
+        # token yet (reserved, held back, queued in the engine or prefilling), and their prompt tokens.
+        self._queue = QueueControl(config)
+        # Requests wait here, served round robin by tenant, while max_num_seqs requests already wait
+        # for their first token inside the engine (whose own queue is first come, first served).
+        self._held: FairQueue[_Waiting] = FairQueue()
+        self._num_sent_waiting = 0
         self._is_accepting = True
         self._fatal: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="openmaas-engine", daemon=True)
@@ -87,6 +103,7 @@ class EngineClient:
         # Structured output's view of the vocabulary costs ~3 s of mostly Python work (GIL-bound):
         # built on the first request that needs it (prepare()), not at load, so plain serving never pays.
         self._structured_lock = threading.Lock()
+        self._prompt_bytes = PromptBytesCheck(self._runner.token_bytes, self._runner.n_vocab, config.max_model_len)
 
     # Model facts and text ---------------------------------------------------------
     @property
@@ -96,11 +113,22 @@ class EngineClient:
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         return self._runner.tokenize(text, add_special=add_special, parse_special=parse_special)
 
+    def tokenize_prompt(
+        self, text: str, *, add_special: bool = True, parse_special: bool = True, param: str = "prompt"
+    ) -> list[int]:
+        """tokenize() for a prompt to generate from: one that cannot fit the context, judging by its
+        bytes, is refused (ContextLengthExceeded) before any tokenizing. CPU-bound: call it off the
+        event loop (llama.cpp's tokenizer releases the GIL)."""
+        self._prompt_bytes.check(text, param=param)
+        return self.tokenize(text, add_special=add_special, parse_special=parse_special)
+
     def encode_chat(
         self, messages: list[dict[str, Any]], *, add_generation_prompt: bool = True, tools: ToolUse | None = None
     ) -> list[int]:
-        """Renders messages (and tools) through the chat template and tokenizes the result."""
+        """Renders messages (and tools) through the chat template and tokenizes the result (a text too long
+        to fit the context is refused first, as in tokenize_prompt). CPU-bound: call it off the event loop."""
         text = self.chat_template.render(messages, add_generation_prompt=add_generation_prompt, tools=tools)
+        self._prompt_bytes.check(text, param="messages")
         bos = self.chat_template.bos_token
         # Templates that write the BOS themselves must not get a second one.
         add_special = self._runner.adds_bos and not (bos and text.startswith(bos))
@@ -137,6 +165,7 @@ class EngineClient:
         session_id: str | None = None,
         timeout: float | None = None,
         admission: Admission | None = None,
+        tenant: str = "",
     ) -> AsyncIterator[EngineOutput]:
         """Streams a request's outputs; closing the iterator early aborts the request.
 
@@ -145,7 +174,8 @@ class EngineClient:
         (prompt and output) resumes from it without computing them again.
         With timeout (seconds), the request ends once that long has passed, as
         if it had reached its token limit (finish reason "length"). With admission
-        (from ``admit``), the request takes the queue place reserved for it.
+        (from ``admit``), the request takes the queue place reserved for it, and its tenant
+        (else tenant's): it enters the engine in its tenant's turn (FairQueue).
         """
         self._check_alive()
         request_id = request_id or f"req-{uuid.uuid4().hex}-{next(self._ids)}"
@@ -155,10 +185,14 @@ class EngineClient:
             request.deadline = request.arrival_time + timeout
         outputs: asyncio.Queue[EngineOutput] = asyncio.Queue()
         self._queues[request_id] = (asyncio.get_running_loop(), outputs)
-        self._inbox.put(_Add(request))
-        if admission is None or not admission.claim(len(prompt_token_ids)):
-            self._num_queued += 1
-            self._num_queued_prompt_tokens += len(prompt_token_ids)
+        num_prompt_tokens = len(prompt_token_ids)
+        if admission is not None:
+            tenant = admission.tenant
+        if admission is None or not admission.claim(num_prompt_tokens):
+            self._queue.enter(tenant, 1, num_prompt_tokens)
+        waiting = _Waiting(request, tenant, num_prompt_tokens)
+        self._held.push(tenant, waiting)
+        self._send_held()
         is_queued = True
         finished = False
         try:
@@ -166,51 +200,55 @@ class EngineClient:
                 output = await outputs.get()
                 if is_queued:
                     is_queued = False
-                    self._leave_queue(len(prompt_token_ids))
+                    self._stop_waiting(waiting, is_served=True)
                 finished = output.finished
                 yield output
         finally:
             if is_queued:
-                self._leave_queue(len(prompt_token_ids))
+                self._stop_waiting(waiting, is_served=False)
             self._queues.pop(request_id, None)
-            if not finished:
+            if not finished and waiting.is_sent:
                 self._inbox.put(_Abort(request_id))
 
-    def _leave_queue(self, num_prompt_tokens: int, num_requests: int = 1) -> None:
-        self._num_queued -= num_requests
-        self._num_queued_prompt_tokens -= num_prompt_tokens
+    def _send_held(self) -> None:
+        """Sends held requests to the engine, in turn, while fewer than max_num_seqs wait inside it."""
+        while self._num_sent_waiting < self.config.max_num_seqs:
+            waiting = self._held.pop()
+            if waiting is None:
+                return
+            waiting.is_sent = True
+            self._num_sent_waiting += 1
+            self._inbox.put(_Add(waiting.request))
 
-    def admit(self, num_requests: int, num_prompt_tokens: int) -> Admission:
+    def _stop_waiting(self, waiting: _Waiting, *, is_served: bool) -> None:
+        """The request got its first output (served) or ended without one; it leaves the queue."""
+        if waiting.is_sent:
+            self._num_sent_waiting -= 1
+        else:
+            self._held.remove(waiting.tenant, waiting)
+        self._queue.leave(waiting.tenant, 1, waiting.num_prompt_tokens, is_served=is_served)
+        self._send_held()
+
+    def check_call_size(self, num_requests: int, *, param: str | None = None) -> None:
+        """Raises InvalidRequest (400) for a call of more requests than one call may bring; cheap,
+        so the API checks it before tokenizing a batch of prompts."""
+        self._queue.check_call_size(num_requests, param=param)
+
+    def admit(self, num_requests: int, num_prompt_tokens: int, *, tenant: str = "") -> Admission:
         """Refuses at once work the queue has no room for (429 queue_full), or any while shutting down.
 
         Called before an answer starts, so a refusal is a status code, not a broken stream. A
-        request is queued from generate() to its first output; a call larger than a cap still
-        runs when the queue is empty.
+        request is queued from admission to its first output; tenant (the caller's key) decides
+        its turn among the waiting calls. See QueueControl for the rules.
         """
         if not self._is_accepting:
             raise ShuttingDown("the server is shutting down; retry on another replica", retry_after=5)
-        config = self.config
-        # A call larger than a cap still runs alone on an empty queue, or it could never run.
-        too_many = self._num_queued > 0 and self._num_queued + num_requests > config.max_queued_requests
-        too_long = self._num_queued > 0 and (
-            self._num_queued_prompt_tokens + num_prompt_tokens > config.max_queued_prompt_tokens
-        )
-        if too_many or too_long:
-            # Roughly how long the queue ahead takes to start: a round of max_num_seqs per second.
-            retry_after = 1 + self._num_queued // config.max_num_seqs
-            raise QueueFull(
-                f"this model's queue is full ({self._num_queued} requests, {self._num_queued_prompt_tokens} "
-                "prompt tokens waiting); retry later",
-                retry_after=retry_after,
-            )
         # Reserved now, not when the requests reach the engine: calls admitted meanwhile see them.
-        self._num_queued += num_requests
-        self._num_queued_prompt_tokens += num_prompt_tokens
-        return Admission(lambda requests, tokens: self._leave_queue(tokens, requests), num_requests, num_prompt_tokens)
+        return self._queue.admit(tenant, num_requests, num_prompt_tokens)
 
     @property
     def num_queued(self) -> int:
-        return self._num_queued
+        return self._queue.num_queued
 
     def stop_accepting(self) -> None:
         """From now on admit() refuses everything (the server is draining)."""
@@ -218,6 +256,11 @@ class EngineClient:
 
     def abort_all(self) -> None:
         """Ends every request in the engine with finish reason "abort" (between two steps)."""
+        # Held requests go in first, so the engine ends them with the rest.
+        for waiting in self._held.drain():
+            waiting.is_sent = True
+            self._num_sent_waiting += 1
+            self._inbox.put(_Add(waiting.request))
         self._inbox.put(_AbortAll())
 
     def validate(self, prompt_token_ids: list[int], params: SamplingParams) -> None:
@@ -259,6 +302,7 @@ class EngineClient:
             self._thread.join()
         with self._structured_lock:  # a build in progress reads the vocabulary
             pass
+        self._prompt_bytes.close()  # so does the scan for the longest token
         self._runner.close()
 
     def _check_alive(self) -> None:

@@ -49,6 +49,7 @@ class CatalogSync:
         self._registered: dict[str, CatalogModel] = {}
         # Catalog model id -> the request fields its defaults set (read per request).
         self._request_defaults: dict[str, dict[str, Any]] = {}
+        self._builtin_defaults: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
 
     def seed_deployments(self, seeds: list[Deployment]) -> None:
@@ -78,9 +79,14 @@ class CatalogSync:
         return (model.input_price_per_million, model.output_price_per_million)
 
     def request_defaults(self, model_id: str) -> dict[str, Any]:
-        """The request fields a served catalog model's defaults set; {} for any other model.
-        Read from memory, like price: every chat and completion asks."""
-        return self._request_defaults.get(model_id, {})
+        """The request fields a served catalog model's defaults set (or the server's own model's,
+        set_builtin_defaults); {} for any other model. Read from memory, like price: every chat
+        and completion asks."""
+        return self._request_defaults.get(model_id) or self._builtin_defaults.get(model_id, {})
+
+    def set_builtin_defaults(self, model_id: str, defaults: dict[str, Any]) -> None:
+        """The default settings of the server's own model, which is not a catalog row."""
+        self._builtin_defaults[model_id] = request_defaults(f"models.{model_id}.defaults", defaults)
 
     async def _register(self, model: CatalogModel) -> None:
         try:

@@ -35,7 +35,7 @@ def test_model_cards_follow_the_rule_inference_applies(http: httpx.Client, serve
     missing = httpx.get(f"{server_url}/api/console/models/{MODEL}", headers=by_deployment)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
     refused = httpx.post(f"{server_url}/v1/chat/completions", json=chat, headers=by_deployment, timeout=60)
-    assert refused.status_code == 403
+    assert refused.status_code == 404
     through = httpx.post(f"{server_url}/plain/v1/chat/completions", json=chat, headers=by_deployment, timeout=60)
     assert through.status_code == 200
 

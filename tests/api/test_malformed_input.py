@@ -227,3 +227,26 @@ def test_unknown_things_are_404_in_the_dialects_shape(
     response = http.request(method, path, json={"model": MODEL, "messages": CHAT})
     assert response.status_code == 404
     assert shape(response.json(), 404), response.text
+
+
+# Bodies FastAPI cannot even parse: bytes that are not UTF-8, and JSON nested deeper than the parser goes.
+UNPARSABLE = [
+    pytest.param(b'{"model": "\xff\xfe"}', id="invalid UTF-8"),
+    pytest.param(b"[" * 1000 + b"]" * 1000, id="1000-deep JSON"),
+    pytest.param(b'{"a": ' * 1000 + b"1" + b"}" * 1000, id="1000-deep JSON object"),
+]
+
+
+@pytest.mark.parametrize("raw", UNPARSABLE)
+@pytest.mark.parametrize("route", ROUTES, ids=[r.name for r in ROUTES])
+def test_a_body_that_does_not_parse_is_an_invalid_request_400_in_the_dialects_shape(
+    http: httpx.Client, route: Route, raw: bytes
+) -> None:
+    response = http.post(route.path, content=raw, headers={"Content-Type": "application/json", **route.headers})
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert route.shape(body, 400), response.text
+    if "error" in body:  # OpenAI's shape: the client's error, not the server's
+        assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "invalid_request"
+    elif "detail" in body:
+        assert body["code"] == "invalid_request"

@@ -109,5 +109,6 @@ def test_a_key_may_only_use_its_allowed_models(http: httpx.Client, server_url: s
         headers=auth,
         timeout=60,
     )
-    assert response.status_code == 403
-    assert response.json()["error"]["code"] == "permission_denied"
+    # As for a model that does not exist: a key learns nothing of the models it may not use.
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openmaas.api.deps import CatalogSyncDep, FleetDep
 from openmaas.control.catalog import CatalogModel, updated_deployment
+from openmaas.control.db import MAX_BIG_INTEGER, MAX_INTEGER
 from openmaas.control.deployments import Deployment, DeploymentsFileError, GenerationDefaults, parse_defaults
 from openmaas.control.keep_alive import format_keep_alive, parse_keep_alive
 from openmaas.errors import InvalidRequest, ModelNotFound
@@ -38,13 +39,13 @@ class ModelCreate(BaseModel):
     display_name: str = ""
     description: str = ""
     aliases: list[str] = Field(default_factory=list)
-    context_length: int | None = Field(None, ge=16)
-    parameter_count: int | None = Field(None, ge=0)
+    context_length: int | None = Field(None, ge=16, le=MAX_INTEGER)
+    parameter_count: int | None = Field(None, ge=0, le=MAX_BIG_INTEGER)
     quantization: str | None = None
     license: str | None = None
     tags: list[str] = Field(default_factory=list)
-    input_price_per_million: float = Field(0.0, ge=0)
-    output_price_per_million: float = Field(0.0, ge=0)
+    input_price_per_million: float = Field(0.0, ge=0, allow_inf_nan=False)
+    output_price_per_million: float = Field(0.0, ge=0, allow_inf_nan=False)
     defaults: dict[str, Any] = Field(default_factory=dict)
     keep_alive: float | str | None = None
 

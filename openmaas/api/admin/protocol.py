@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from openmaas.control.db import MAX_BIG_INTEGER, MAX_INTEGER
 from openmaas.control.keys import KeySpec
 from openmaas.control.tables import ApiKey
 
@@ -16,10 +17,10 @@ class KeyCreate(BaseModel):
     is_admin: bool = False
     expires_at: datetime | None = None
     allowed_models: list[str] | None = None
-    max_requests_per_minute: int | None = Field(None, ge=0)
-    max_tokens_per_minute: int | None = Field(None, ge=0)
-    max_budget_tokens: int | None = Field(None, ge=0)
-    max_budget_cost: float | None = Field(None, ge=0)
+    max_requests_per_minute: int | None = Field(None, ge=0, le=MAX_INTEGER)
+    max_tokens_per_minute: int | None = Field(None, ge=0, le=MAX_INTEGER)
+    max_budget_tokens: int | None = Field(None, ge=0, le=MAX_BIG_INTEGER)
+    max_budget_cost: float | None = Field(None, ge=0, allow_inf_nan=False)
     budget_period: Literal["day", "month"] = "month"
 
     def to_spec(self) -> KeySpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from openmaas.api.generate.protocol import GenerateBatchRequest, GenerateRequest
 from openmaas.api.generate.serving import GenerateServing
+from openmaas.api.json_body import THREAD_PARSE_BYTES
 from openmaas.errors import OpenmaasError
 
 #: Every route of this dialect starts so (the error renderer is chosen by it).
@@ -35,8 +37,11 @@ M = TypeVar("M", bound=BaseModel)
 async def _json_body(request: Request, model: type[M]) -> M:
     """The body read as JSON whatever its Content-Type: the seed's own fetch() example sends
     JSON.stringify(...) without one, which browsers and Node label text/plain."""
+    body = await request.body()
     try:
-        return model.model_validate_json(await request.body())
+        if len(body) > THREAD_PARSE_BYTES:  # a long prompt: parsed off the event loop
+            return await asyncio.to_thread(model.model_validate_json, body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 

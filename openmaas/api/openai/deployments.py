@@ -20,7 +20,8 @@ from pydantic import AliasChoices, Field, ValidationError
 from openmaas.api.completions.protocol import ChatCompletionRequest, CompletionRequest
 from openmaas.api.context import current_request
 from openmaas.api.deps import CompletionsServingDep, FleetDep
-from openmaas.control.deployments import Deployment, Deployments, DeploymentsFileError
+from openmaas.api.json_body import ThreadedJsonRoute
+from openmaas.control.deployments import Deployment, DeploymentNotFound, Deployments, DeploymentsFileError
 from openmaas.engine import SamplingParams
 from openmaas.errors import InvalidRequest, ModelNotFound, OpenmaasError
 from openmaas.fleet.fleet import ModelFleet
@@ -96,16 +97,24 @@ def get_deployments(request: Request) -> Deployments:
     return deployments
 
 
-async def get_deployment(deployment: str, request: Request) -> Deployment:
-    """The deployment the path names; 404 ``deployment_not_found`` before the body is looked at."""
+async def get_deployment(deployment: str, request: Request, fleet: FleetDep) -> Deployment:
+    """The deployment the path names; 404 ``deployment_not_found`` before the body is looked at,
+    also for a deployment the caller's key may not use (as if it did not exist)."""
     found = get_deployments(request).get(deployment)
-    current_request().deployment = found.name  # the call's record names it
+    context = current_request()
+    context.deployment = found.name  # the call's record names it
+    try:
+        names = fleet.entry(found.model).source.names
+    except ModelNotFound:
+        names = (found.model,)
+    if not context.may_use(names):
+        raise DeploymentNotFound(f"The deployment '{deployment}' does not exist")
     return found
 
 
 DeploymentDep = Annotated[Deployment, Depends(get_deployment)]
 
-router = APIRouter(prefix="/{deployment}/v1", tags=["deployments"])
+router = APIRouter(prefix="/{deployment}/v1", tags=["deployments"], route_class=ThreadedJsonRoute)
 
 
 @router.post("/chat/completions", response_model=None)

@@ -14,10 +14,11 @@ from openmaas.api.completions.protocol import (
     TokenizeRequest,
 )
 from openmaas.api.deps import CompletionsServingDep
+from openmaas.api.json_body import ThreadedJsonRoute
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=ThreadedJsonRoute)
 # vLLM serves these beside /v1; clients that count tokens call them there.
-tokenizer_router = APIRouter(tags=["openai"])
+tokenizer_router = APIRouter(tags=["openai"], route_class=ThreadedJsonRoute)
 
 
 @router.post("/chat/completions", response_model=None)

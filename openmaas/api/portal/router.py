@@ -8,13 +8,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from openmaas.api.deps import CompletionsServingDep
+from openmaas.api.json_body import ThreadedJsonRoute
 from openmaas.api.portal.protocol import PortalChatCompletionRequest
 from openmaas.api.portal.shape import ENVELOPE_HEADER, VARY, chat_shape, envelope, wants_envelope
 
 PREFIX = "/api/v1/ai"
 
 
-router = APIRouter(prefix=PREFIX, tags=["portal"])
+router = APIRouter(prefix=PREFIX, tags=["portal"], route_class=ThreadedJsonRoute)
 
 
 @router.post("/chat/completions", response_model=None)
