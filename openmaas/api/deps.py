@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from openmaas.api.completions.serving import CompletionsServing
+from openmaas.api.embeddings.serving import EmbeddingsServing
 from openmaas.control.plane import ControlPlane
 from openmaas.fleet.catalog_sync import CatalogSync
 from openmaas.fleet.fleet import ModelFleet
@@ -27,6 +28,15 @@ def get_completions_serving(request: Request) -> CompletionsServing:
 
 # Every dialect built on OpenAI's shapes (OpenAI, deployments, portal) serves through this one object.
 CompletionsServingDep = Annotated[CompletionsServing, Depends(get_completions_serving)]
+
+
+def get_embeddings_serving(request: Request) -> EmbeddingsServing:
+    serving: EmbeddingsServing = request.app.state.embeddings_serving
+    return serving
+
+
+# /v1/embeddings and a deployment's.
+EmbeddingsServingDep = Annotated[EmbeddingsServing, Depends(get_embeddings_serving)]
 
 
 def get_control_plane(request: Request) -> ControlPlane:

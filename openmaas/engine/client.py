@@ -19,20 +19,30 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from openmaas.engine.admission import Admission
 from openmaas.engine.chat_template import ChatTemplate, select_chat_template
 from openmaas.engine.config import EngineConfig
 from openmaas.engine.core import EngineCore
+from openmaas.engine.embeddings import (
+    MAX_BATCH_INPUTS,
+    EmbeddingBatcher,
+    EmbeddingJob,
+    EmbeddingResult,
+    check_embedding_inputs,
+)
 from openmaas.engine.fair_queue import FairQueue
 from openmaas.engine.messages import EngineOutput, EngineStats
 from openmaas.engine.prompt_bytes import PromptBytesCheck
 from openmaas.engine.queue_control import QueueControl
 from openmaas.engine.request import Request
 from openmaas.engine.runners.llama_cpp import LlamaCppRunner, ModelInfo
+from openmaas.engine.runners.llama_cpp_embeddings import LlamaCppEmbedder
 from openmaas.engine.sampling_params import SamplingParams
 from openmaas.engine.structured import StructuredOutputs
 from openmaas.engine.tools.spec import ToolUse
-from openmaas.errors import EngineDead, ShuttingDown
+from openmaas.errors import EngineDead, EngineFailed, OpenmaasError, ShuttingDown
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +63,11 @@ class _Call:
     result: Future[Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Embed:
+    job: EmbeddingJob
+
+
 class _AbortAll:
     pass
 
@@ -71,7 +86,7 @@ class _Stop:
     pass
 
 
-_Message = _Add | _Abort | _AbortAll | _Call | _Stop
+_Message = _Add | _Abort | _AbortAll | _Call | _Embed | _Stop
 
 
 class EngineClient:
@@ -81,6 +96,9 @@ class EngineClient:
         self.config = config
         self._runner = LlamaCppRunner(config)
         self._core = EngineCore(config, self._runner, check_invariants=check_invariants)
+        # Embeddings run between generation steps, on the engine thread, in batches of at most a
+        # step's token budget (an input up to max_model_len runs alone).
+        self._embeddings = EmbeddingBatcher(self._make_embedder, batch_tokens=config.max_num_batched_tokens)
         info = self._runner.info
         self.chat_template: ChatTemplate = select_chat_template(
             info.chat_template, info.architecture, bos_token=info.bos_token, eos_token=info.eos_token
@@ -268,6 +286,52 @@ class EngineClient:
         self._wait_for_structured(params)
         self._core.make_request("validation", prompt_token_ids, params)
 
+    # Embeddings -------------------------------------------------------------------
+    def check_embedding_inputs(self, inputs: list[list[int]]) -> None:
+        """Raises what embed() would raise for these inputs (400s), without running them."""
+        check_embedding_inputs(inputs, n_vocab=self.model_info.n_vocab, max_tokens=self.config.max_model_len)
+
+    async def embed(self, inputs: list[list[int]]) -> list[np.ndarray]:
+        """The L2-normalised embedding (a read-only float32 vector) of each input's token ids.
+
+        The inputs join the batches the engine thread runs between generation steps, together
+        with those of every other call waiting. Cancelling the await drops the inputs not yet run.
+        """
+        self._check_alive()
+        self.check_embedding_inputs(inputs)
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[EmbeddingResult] = loop.create_future()
+
+        def deliver(result: EmbeddingResult) -> None:  # on the engine thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, answer, result)
+
+        job = EmbeddingJob(inputs, deliver)
+        self._inbox.put(_Embed(job))
+        try:
+            result = await answer
+        finally:
+            job.is_cancelled = True  # read by the engine thread; a finished job is gone already
+        if isinstance(result, BaseException):
+            if isinstance(result, OpenmaasError):
+                raise result
+            raise EngineFailed(f"the engine failed while embedding: {result}")
+        return result
+
+    def embedding_counts(self) -> tuple[int, int]:
+        """Embedding batches run and inputs embedded since the engine started (for tests and stats)."""
+        return self._embeddings.num_batches, self._embeddings.num_inputs
+
+    def _make_embedder(self) -> LlamaCppEmbedder:
+        config = self.config
+        return LlamaCppEmbedder(
+            self._runner.model,
+            # The longest input (max_model_len) must fit in one batch.
+            max_batch_tokens=LlamaCppEmbedder.num_rows(max(config.max_model_len, config.max_num_batched_tokens)),
+            max_batch_inputs=MAX_BATCH_INPUTS,
+            num_threads=config.resolved_num_threads,
+        )
+
     def abort(self, request_id: str) -> None:
         self._inbox.put(_Abort(request_id))
 
@@ -303,6 +367,7 @@ class EngineClient:
         with self._structured_lock:  # a build in progress reads the vocabulary
             pass
         self._prompt_bytes.close()  # so does the scan for the longest token
+        self._embeddings.close()  # its context uses the model's weights: freed first
         self._runner.close()
 
     def _check_alive(self) -> None:
@@ -313,8 +378,11 @@ class EngineClient:
     def _run(self) -> None:
         try:
             while True:
-                if not self._drain_inbox(block=not self._core.has_work()):
+                if not self._drain_inbox(block=not (self._core.has_work() or self._embeddings.has_work())):
+                    self._embeddings.fail_all(ShuttingDown("the engine stopped before embedding this input"))
                     return
+                # One embeddings batch per iteration, so generation steps keep running between batches.
+                self._embeddings.run_batch()
                 try:
                     outputs = self._core.step()
                 except Exception as exc:  # a failed decode must not kill the thread
@@ -341,6 +409,8 @@ class EngineClient:
                     aborted.extend(self._core.abort_all())
                 elif isinstance(message, _Call):
                     self._run_call(message)
+                elif isinstance(message, _Embed):
+                    self._embeddings.add(message.job)
                 else:
                     output = self._core.abort(message.request_id)
                     if output is not None:
@@ -368,6 +438,11 @@ class EngineClient:
         for loop, items in by_loop.items():
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_put_all, items)
+
+
+def _settle(answer: asyncio.Future[EmbeddingResult], result: EmbeddingResult) -> None:
+    if not answer.done():  # a cancelled call's answer is dropped
+        answer.set_result(result)
 
 
 def _put_all(items: list[tuple[asyncio.Queue[EngineOutput], EngineOutput]]) -> None:

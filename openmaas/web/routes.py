@@ -71,6 +71,15 @@ async def usage_page(request: Request) -> Response:
     return _page(request, "usage.html", "usage", "Usage")
 
 
+# The pages' paths (beside /static): what is not an API route.
+_PAGE_PATHS = frozenset({"/", "/playground", "/keys", "/usage"})
+
+
+def is_console_page(path: str) -> bool:
+    """Whether path is one of the console's pages or static files rather than an API route."""
+    return path in _PAGE_PATHS or path.startswith(("/models/", "/static/"))
+
+
 def mount_console(app: FastAPI) -> None:
     """The pages and /static; included after every API route so none is shadowed."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

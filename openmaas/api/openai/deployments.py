@@ -1,11 +1,12 @@
-"""Deployment endpoints: /{deployment}/v1/chat/completions and /{deployment}/v1/completions.
+"""Deployment endpoints: /{deployment}/v1/chat/completions, /completions and /embeddings.
 
 A deployment (``control/deployments.py``) binds a name to one served model and
 its own generation defaults. A request is served by ``CompletionsServing`` in
 OpenAI's shape after the defaults are applied: the request model is built again
 from the deployment's defaults with the client's own non-null fields over them.
 The wire models add the endpoint specification's ``end_id`` (one more stop token
-id) and ``random_sed`` (another spelling of ``seed``).
+id) and ``random_sed`` (another spelling of ``seed``). Embeddings use the
+deployment's model; generation defaults do not apply to them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pydantic import AliasChoices, Field, ValidationError
 
 from openmaas.api.completions.protocol import ChatCompletionRequest, CompletionRequest
 from openmaas.api.context import current_request
-from openmaas.api.deps import CompletionsServingDep, FleetDep
+from openmaas.api.deps import CompletionsServingDep, EmbeddingsServingDep, FleetDep
+from openmaas.api.embeddings.protocol import EmbeddingRequest
 from openmaas.api.json_body import ThreadedJsonRoute
 from openmaas.control.deployments import Deployment, DeploymentNotFound, Deployments, DeploymentsFileError
 from openmaas.engine import SamplingParams
@@ -69,14 +71,7 @@ def with_defaults(deployment: Deployment, body: DeploymentRequest, fleet: ModelF
     ``model_not_found``, as vLLM answers a model it does not serve.
     """
     entry = fleet.entry(deployment.model)
-    model = body.model
-    if not model or model == deployment.name:
-        model = deployment.model
-    elif model not in entry.source.names:
-        raise ModelNotFound(
-            f"The deployment '{deployment.name}' serves the model '{deployment.model}', not '{model}'",
-            param="model",
-        )
+    model = deployment_model_name(deployment, body.model, fleet)
     # Known once the model is loaded; else the engine refuses the id among the stop tokens.
     n_vocab = entry.served.engine.model_info.n_vocab if entry.served is not None else None
     if body.end_id is not None and n_vocab is not None and not 0 <= body.end_id < n_vocab:
@@ -90,6 +85,18 @@ def with_defaults(deployment: Deployment, body: DeploymentRequest, fleet: ModelF
     if deployment.keep_alive is not None:
         defaults["keep_alive"] = deployment.keep_alive
     return type(body).model_validate({**defaults, **sent, "model": model})
+
+
+def deployment_model_name(deployment: Deployment, model: str, fleet: ModelFleet) -> str:
+    """The model name a request on the deployment uses: its own, if it names the deployment's model."""
+    if not model or model == deployment.name:
+        return deployment.model
+    if model not in fleet.entry(deployment.model).source.names:
+        raise ModelNotFound(
+            f"The deployment '{deployment.name}' serves the model '{deployment.model}', not '{model}'",
+            param="model",
+        )
+    return model
 
 
 def get_deployments(request: Request) -> Deployments:
@@ -137,6 +144,25 @@ async def deployment_completion(
     serving: CompletionsServingDep,
 ) -> JSONResponse | StreamingResponse:
     return await serving.completions(with_defaults(target, body, fleet), request)
+
+
+class DeploymentEmbeddingRequest(EmbeddingRequest):
+    """Embeddings on a deployment: ``model`` may be left out (the deployment's model is used)."""
+
+    model: str = ""
+
+
+@router.post("/embeddings")
+async def deployment_embeddings(
+    body: DeploymentEmbeddingRequest,
+    request: Request,
+    target: DeploymentDep,
+    fleet: FleetDep,
+    serving: EmbeddingsServingDep,
+) -> JSONResponse:
+    """The deployment's model embeds; its generation defaults do not apply."""
+    body.model = deployment_model_name(target, body.model, fleet)
+    return await serving.create(body, request)
 
 
 @router.get("/models")

@@ -13,7 +13,8 @@ from openmaas.api.completions.protocol import (
     DetokenizeRequest,
     TokenizeRequest,
 )
-from openmaas.api.deps import CompletionsServingDep
+from openmaas.api.deps import CompletionsServingDep, EmbeddingsServingDep
+from openmaas.api.embeddings.protocol import EmbeddingRequest
 from openmaas.api.json_body import ThreadedJsonRoute
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=ThreadedJsonRoute)
@@ -33,6 +34,11 @@ async def create_completion(
     body: CompletionRequest, request: Request, serving: CompletionsServingDep
 ) -> JSONResponse | StreamingResponse:
     return await serving.completions(body, request)
+
+
+@router.post("/embeddings")
+async def create_embeddings(body: EmbeddingRequest, request: Request, serving: EmbeddingsServingDep) -> JSONResponse:
+    return await serving.create(body, request)
 
 
 @router.get("/models")
