@@ -45,12 +45,14 @@ RULES: dict[str, Callable[[int], int] | None] = {
 
 def time_steps(runner: LlamaCppRunner, num_rows: int, num_steps: int, rule: Callable[[int], int] | None) -> float:
     """Seconds per decode step of num_rows sequences (each holding a short prompt) under a padding rule."""
-    prompt = runner.tokenize("Once upon a time, in a small village by the sea, there", add_special=True, parse_special=False)
+    prompt = runner.tokenize(
+        "Once upon a time, in a small village by the sea, there", add_special=True, parse_special=False
+    )
     prompt = prompt[: len(prompt) - len(prompt) % 4]
     for slot in range(num_rows):
         runner.run_prompt_chunk(slot, prompt, 0, False)
     if rule is not None:
-        runner_module.padded_decode_rows = rule  # the runner reads the rule from its module
+        setattr(runner_module, "padded_decode_rows", rule)  # noqa: B010 - the runner reads the rule from its module
     try:
         pad_slots = list(range(num_rows, 32))
         start = time.perf_counter()
@@ -59,9 +61,13 @@ def time_steps(runner: LlamaCppRunner, num_rows: int, num_steps: int, rule: Call
             runner.run_decode(rows, pad_slots, pad=rule is not None)
         return (time.perf_counter() - start) / num_steps
     finally:
-        runner_module.padded_decode_rows = padded_decode_rows
+        setattr(runner_module, "padded_decode_rows", padded_decode_rows)  # noqa: B010
         for slot in range(num_rows):
             runner.trim_sequence(slot, 0)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)  # noqa: T201 - a benchmark's output is its point
 
 
 def main() -> None:
@@ -73,7 +79,7 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="openmaas-bench-"))
     model = bundled_model(home)
     runner = LlamaCppRunner(EngineConfig(model_path=str(model.path), max_num_seqs=32, max_model_len=256))
-    print(f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: python {shlex.join(sys.argv)}")
+    say(f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: python {shlex.join(sys.argv)}")
     for num_rows in (1, 32):
         seconds: dict[str, list[float]] = {name: [] for name in RULES}
         for _ in range(args.rounds):
@@ -82,7 +88,7 @@ def main() -> None:
         baseline = statistics.median(seconds["unpadded"])
         for name in RULES:
             step = statistics.median(seconds[name])
-            print(
+            say(
                 f"{num_rows:2d} seeded request(s), {name:8s}: {num_rows / step:6.1f} tok/s "
                 f"({step * 1000:5.1f} ms/step), {baseline / step:.2f}x unpadded"
             )
