@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from openmaas.control.db import create_db_engine
 from openmaas.fleet.sources import bundled_model
-from tests.live_server import ADMIN_KEY, ALIAS, AUTH, DEPLOYMENTS, live_server
+from tests.live_server import ADMIN_KEY, ALIAS, AUTH, DEPLOYMENTS, free_port, live_server
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,19 @@ def model_path(openmaas_home: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
+def cors_port() -> int:
+    """A port for pages of other origins: the session server allows http://localhost:<port> (CORS), and
+    http://127.0.0.1:<port> is an origin it does not allow."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def cors_origin(cors_port: int) -> str:
+    return f"http://localhost:{cors_port}"
+
+
+@pytest.fixture(scope="session")
+def server_url(openmaas_home: Path, model_path: Path, cors_origin: str) -> Iterator[str]:
     deployments = openmaas_home / "deployments.toml"
     deployments.write_text(DEPLOYMENTS)
     env = {
@@ -35,6 +47,7 @@ def server_url(openmaas_home: Path, model_path: Path) -> Iterator[str]:
         "OPENMAAS_MODEL_ALIASES": ALIAS,
         # A generate-dialect default that a test can see (docs/settings.md).
         "OPENMAAS_GENERATE_MAX_NEW_TOKENS": "24",
+        "OPENMAAS_CORS_ORIGINS": cors_origin,
     }
     with live_server(openmaas_home, env) as url:
         yield url
