@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from openmaas.engine import MAX_TOP_LOGPROBS, SamplingParams, StructuredSpec
+from openmaas.engine import MAX_TOP_LOGPROBS, SamplingParams, StructuredSpec, ToolChoice, ToolSpec, ToolUse
 from openmaas.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -35,10 +35,77 @@ class ContentPart(OpenAIBaseModel):
     text: str | None = None
 
 
+class FunctionCall(OpenAIBaseModel):
+    name: str
+    # A JSON text, as OpenAI sends it; an object is accepted too.
+    arguments: str | dict[str, Any] = "{}"
+
+
+class MessageToolCall(OpenAIBaseModel):
+    """A call an earlier assistant message made."""
+
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionDefinition(OpenAIBaseModel):
+    # OpenAI's rule for function names.
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(OpenAIBaseModel):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+    def to_spec(self) -> ToolSpec:
+        parameters = self.function.parameters
+        if parameters is None:
+            parameters = {"type": "object", "properties": {}}
+        elif parameters.get("type", "object") != "object":
+            raise InvalidRequest(
+                f"the parameters of function '{self.function.name}' must be a JSON schema of type object",
+                param="tools",
+            )
+        return ToolSpec(self.function.name, self.function.description, parameters)
+
+
+class NamedFunction(OpenAIBaseModel):
+    name: str
+
+
+class NamedToolChoice(OpenAIBaseModel):
+    type: Literal["function"]
+    function: NamedFunction
+
+
 class ChatMessage(OpenAIBaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[MessageToolCall] | None = None
+    tool_call_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message as chat templates take it (Hugging Face's convention)."""
+        message: dict[str, Any] = {"role": self.role if self.role != "developer" else "system", "content": self.text()}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.function.name, "arguments": c.function.arguments},
+                }
+                for c in self.tool_calls
+            ]
+        if self.role == "tool":
+            message["tool_call_id"] = self.tool_call_id
+            if self.name is not None:
+                message["name"] = self.name
+        return message
 
     def text(self) -> str:
         if self.content is None:
@@ -161,9 +228,25 @@ class ChatCompletionRequest(SamplingFields):
     max_completion_tokens: int | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
+    tools: list[ToolDefinition] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
     def message_dicts(self) -> list[dict[str, Any]]:
-        return [{"role": m.role if m.role != "developer" else "system", "content": m.text()} for m in self.messages]
+        return [m.as_dict() for m in self.messages]
+
+    def tool_use(self) -> ToolUse | None:
+        """The request's tools as the engine's (None without tools); a tool_choice that cannot be met is a 400."""
+        choice = self.tool_choice
+        if not self.tools:
+            if choice is not None and choice != "none":
+                raise InvalidRequest("tool_choice needs tools: there is no function to call", param="tool_choice")
+            return None
+        specs = tuple(tool.to_spec() for tool in self.tools)
+        parallel = self.parallel_tool_calls is not False
+        if isinstance(choice, NamedToolChoice):
+            return ToolUse(specs, ToolChoice.FUNCTION, choice.function.name, parallel=parallel)
+        return ToolUse(specs, ToolChoice(choice or "auto"), parallel=parallel)
 
     def to_sampling_params(self, choice_index: int = 0) -> SamplingParams:
         if self.top_logprobs is not None and not self.logprobs:

@@ -10,10 +10,10 @@ multi-word field has a camelCase subclass here.
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from openmaas.api.completions.protocol import ChatCompletionRequest, ResponseFormat, StreamOptions
+from openmaas.api.completions.protocol import ChatCompletionRequest, ChatMessage, ResponseFormat, StreamOptions
 
 # When a body holds both spellings of a field, the camelCase one wins and the
 # other is an unknown field (logged, ignored).
@@ -28,10 +28,15 @@ class PortalResponseFormat(ResponseFormat):
     model_config = CAMEL_CASE
 
 
+class PortalChatMessage(ChatMessage):
+    model_config = CAMEL_CASE
+
+
 class PortalChatCompletionRequest(ChatCompletionRequest):
     """The body of POST /api/v1/ai/chat/completions."""
 
     model_config = CAMEL_CASE
 
+    messages: list[PortalChatMessage] = Field(min_length=1)  # type: ignore[assignment]
     stream_options: PortalStreamOptions | None = None
     response_format: PortalResponseFormat | None = None

@@ -137,7 +137,11 @@ def _choice(choice: dict[str, Any]) -> dict[str, Any]:
     message = choice["message"]
     return {
         "index": choice["index"],
-        "message": {"role": message["role"], "content": message["content"], "tool_calls": []},
+        "message": {
+            "role": message["role"],
+            "content": message["content"],
+            "tool_calls": message.get("tool_calls", []),
+        },
         "logprobs": choice["logprobs"],
         "finish_reason": choice["finish_reason"],
         "stop_reason": choice.get("stop_reason"),
