@@ -65,6 +65,16 @@ class ModelFacts:
     quantization: str | None = None
     license: str | None = None
     file_bytes: int | None = None
+    # llama.cpp's pooling type (``<arch>.pooling_type``): named by embedding models, absent in chat models.
+    pooling_type: int | None = None
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        """The endpoints the model is for: an embedding model (one that names its pooling) only embeds;
+        any other model chats, completes and embeds (mean-pooled, as llama.cpp's server does)."""
+        if self.pooling_type:
+            return ("embeddings",)
+        return ("chat", "completions", "embeddings")
 
 
 def model_facts(path: Path) -> ModelFacts:
@@ -102,4 +112,5 @@ def _read_facts(path: Path, mtime_ns: int, size: int) -> ModelFacts:
         quantization=FILE_TYPES.get(file_type) if file_type is not None else None,
         license=text("general.license"),
         file_bytes=size,
+        pooling_type=number(f"{architecture}.pooling_type") if architecture else None,
     )

@@ -159,3 +159,13 @@ def test_a_deployment_embeds_with_its_model(http: httpx.Client) -> None:
     assert np.abs(through_deployment - direct).max() <= 1e-5
     _error(http.post("/short/v1/embeddings", json={"model": "other", "input": "x"}), 404, "model")
     _error(http.post("/no-such-deployment/v1/embeddings", json={"input": "x"}), 404, None)
+
+
+def test_the_model_lists_say_the_model_serves_embeddings(client: OpenAI, http: httpx.Client) -> None:
+    card = next(model for model in client.models.list().data if model.id == MODEL)
+    # The bundled model is a chat model that embeds too (its GGUF names no pooling).
+    assert (card.model_extra or {})["capabilities"] == ["chat", "completions", "embeddings"]
+    catalog = next(model for model in http.get("/api/admin/models").json()["data"] if model["id"] == MODEL)
+    assert catalog["capabilities"] == ["chat", "completions", "embeddings"]
+    console = http.get(f"/api/console/models/{MODEL}").json()
+    assert console["capabilities"] == ["chat", "completions", "embeddings"]

@@ -21,6 +21,7 @@ from openmaas.control.deployments import Deployment, DeploymentsFileError, Gener
 from openmaas.control.keep_alive import format_keep_alive, parse_keep_alive
 from openmaas.errors import InvalidRequest, ModelNotFound
 from openmaas.fleet.fleet import ModelEntry, ModelFleet
+from openmaas.fleet.model_facts import model_facts
 from openmaas.fleet.sources import catalog_source
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -88,6 +89,7 @@ def model_public(entry: ModelEntry | None, model: CatalogModel | None) -> dict[s
         body["num_active_requests"] = entry.num_active
         body["num_loads"] = entry.num_loads
         body["keep_alive"] = format_keep_alive(entry.keep_alive)
+        body["capabilities"] = list(model_facts(entry.source.path).capabilities)
     else:
         body["state"] = "unavailable"  # its source could not be resolved (the server log says why)
     return body

@@ -42,6 +42,7 @@ from openmaas.api.sse import SSE_HEADERS, ClientDisconnected, stream_error, unti
 from openmaas.engine import EngineClient
 from openmaas.errors import ContextLengthExceeded, InvalidRequest, OpenmaasError
 from openmaas.fleet.fleet import Lease, ModelEntry, ModelFleet
+from openmaas.fleet.model_facts import model_facts
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
 OPENAI_SHAPE = WireShape()
@@ -79,6 +80,8 @@ class CompletionsServing:
             "created": entry.created,
             "owned_by": "openmaas",
             "max_model_len": entry.config.max_model_len,
+            # Which endpoints the model is for ("chat", "completions", "embeddings"), from its GGUF.
+            "capabilities": list(model_facts(entry.source.path).capabilities),
         }
 
     async def _acquire(self, model: str, keep_alive: float | str | None = None) -> Lease:

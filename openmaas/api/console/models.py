@@ -64,6 +64,8 @@ def model_card(entry: ModelEntry, model: CatalogModel | None) -> dict[str, Any]:
         "trained_context_length": catalog.context_length or facts.trained_context_length,
         "quantization": catalog.quantization or facts.quantization,
         "license": catalog.license or facts.license,
+        # The endpoints it serves: "chat", "completions", "embeddings".
+        "capabilities": list(facts.capabilities),
         "tags": list(catalog.tags),
         "input_price_per_million": catalog.input_price_per_million,
         "output_price_per_million": catalog.output_price_per_million,
