@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openmaas.engine import Admission
 from openmaas.errors import ModelNotFound
 from openmaas.log import request_id_var
 
@@ -42,8 +41,6 @@ class RequestContext:
     timeout: float | None = None
     # The models (ids or deployment names) the key may use; None: every one.
     allowed_models: frozenset[str] | None = None
-    # The queue room the call's model reserved for it (validate_jobs), claimed as its requests start.
-    admission: Admission | None = None
     # What the call holds until its HTTP request ends (a model lease, a call's account), run then, last first.
     _on_end: list[Callable[[], None]] = field(default_factory=list)
 
@@ -139,9 +136,7 @@ class RequestContextMiddleware:
         try:
             await self._app(scope, receive, send_with_id)
         finally:
+            # What the call held: its model lease, its unused queue room, its account if nothing ended it.
             context.end()
-            # Queue room the call reserved and never used (its client left before a stream began).
-            if context.admission is not None:
-                context.admission.release()
             request_id_var.reset(id_token)
             _current.reset(context_token)

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from fastapi.responses import Response, StreamingResponse
 
 from openmaas.api.context import current_request
-from openmaas.engine import EngineClient, EngineOutput, FinishReason, SamplingParams, TokenLogprob
+from openmaas.engine import Admission, EngineClient, EngineOutput, FinishReason, SamplingParams, TokenLogprob
 from openmaas.errors import EngineFailed
 from openmaas.fleet.fleet import Lease
-
-ResponseT = TypeVar("ResponseT", bound=Response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +38,14 @@ class ChoiceResult:
 
 
 async def stream_jobs(
-    engine: EngineClient, jobs: list[Job], request_id: str
+    engine: EngineClient, jobs: list[Job], request_id: str, admission: Admission | None = None
 ) -> AsyncIterator[tuple[int, EngineOutput]]:
     """Yields (job index, output) as any job produces; closing it aborts every job still running.
 
-    The caller validates the jobs first (validate_jobs), so bad input is
-    refused before a streamed response has started.
+    The caller validates the jobs first (validate_jobs, which gives the admission the jobs claim
+    their queue places from), so bad input is refused before a streamed response has started.
     """
-    context = current_request()
-    timeout, admission = context.timeout, context.admission
+    timeout = current_request().timeout
     if len(jobs) == 1:
         job = jobs[0]
         outputs = engine.generate(
@@ -98,20 +92,23 @@ async def stream_jobs(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def validate_jobs(engine: EngineClient, jobs: list[Job]) -> None:
+async def validate_jobs(engine: EngineClient, jobs: list[Job]) -> Admission:
     """Readies and checks every job before anything starts, so bad input (and work the model's
-    queue has no room for) is refused up front, before an answer's status line is sent."""
+    queue has no room for) is refused up front, before an answer's status line is sent.
+
+    Returns the queue room reserved for the jobs (pass it to stream_jobs or collect_jobs); what
+    they leave unclaimed goes back when the HTTP request ends, with the request's scope."""
     for job in jobs:
         await engine.prepare(job.params)
     # Off the event loop: validating builds each request, compiling its grammar if it has one.
     await asyncio.to_thread(_validate_all, engine, jobs)
     # Last, with no await after it: the room is reserved in the same step as it is checked, and held
-    # (in the request's context) until the jobs start, however late a streamed body begins. The
-    # caller's key decides the call's turn in the queue.
+    # until the jobs start, however late a streamed body begins. The caller's key decides the call's
+    # turn in the queue.
     context = current_request()
-    context.admission = engine.admit(
-        len(jobs), sum(len(job.prompt_token_ids) for job in jobs), tenant=context.key_id or ""
-    )
+    admission = engine.admit(len(jobs), sum(len(job.prompt_token_ids) for job in jobs), tenant=context.key_id or "")
+    context.on_end(admission.release)
+    return admission
 
 
 def _validate_all(engine: EngineClient, jobs: list[Job]) -> None:
@@ -124,11 +121,12 @@ async def collect_jobs(
     jobs: list[Job],
     request_id: str,
     observe: Callable[[int, EngineOutput], None] | None = None,
+    admission: Admission | None = None,
 ) -> list[ChoiceResult]:
     """Runs jobs to the end and gathers each one's text and counts (each output also goes to
     observe, with its job's index)."""
     results = [ChoiceResult() for _ in jobs]
-    async for index, output in stream_jobs(engine, jobs, request_id):
+    async for index, output in stream_jobs(engine, jobs, request_id, admission):
         if observe is not None:
             observe(index, output)
         result = results[index]
@@ -158,17 +156,8 @@ def raise_if_failed(output: EngineOutput) -> None:
         raise EngineFailed(output.error or "the engine failed while generating")
 
 
-async def answer_under_lease(lease: Lease, answer: Awaitable[ResponseT]) -> ResponseT:
-    """Awaits a call's answer while it holds its model's lease.
-
-    A streamed answer takes the lease over (its stream releases it when it ends or is cancelled);
-    any other answer, or a failure, gives it back here.
-    """
-    try:
-        response = await answer
-    except BaseException:
-        lease.release()
-        raise
-    if not isinstance(response, StreamingResponse):
-        lease.release()
-    return response
+def held_by_request(lease: Lease) -> Lease:
+    """Ties a model lease to the current HTTP request: released when the request ends (its answer
+    sent, its stream over, its client gone, or an error), however it ends; never by a finalizer."""
+    current_request().on_end(lease.release)
+    return lease

@@ -13,8 +13,8 @@ class Admission:
     (a streamed answer's requests start only when its body is sent, after other calls
     may have been admitted). Each request the call starts claims one reservation, which
     from then on counts as that request's place in the queue. What is left unclaimed goes
-    back when the call ends: ``release``, or the finalizer once nothing holds the admission
-    (the request context that carries it is dropped when its HTTP request ends).
+    back when the call ends: ``release``, which the API layer ties to the call's HTTP request
+    (it runs when the request ends, however it ends; no finalizer).
     """
 
     def __init__(
@@ -43,6 +43,3 @@ class Admission:
         self._num_requests = self._num_prompt_tokens = 0
         if requests or tokens:
             self._give_back(requests, tokens)
-
-    def __del__(self) -> None:
-        self.release()

@@ -87,7 +87,10 @@ class ModelEntry:
 
 
 class Lease:
-    """A running request's hold on a loaded model; ``release`` (idempotent) when the request ends."""
+    """A running request's hold on a loaded model; ``release`` (idempotent) when the request ends.
+
+    Released by its owner's scope (the API ties each lease to its HTTP request), never by a
+    finalizer: a lease dropped unreleased keeps its model loaded."""
 
     def __init__(self, fleet: ModelFleet, entry: ModelEntry, served: ServedModel) -> None:
         self._fleet = fleet
@@ -103,12 +106,6 @@ class Lease:
         if not self._is_released:
             self._is_released = True
             self._fleet._release(self._entry)
-
-    def __del__(self) -> None:
-        # A stream whose body never started is dropped without running its finally blocks.
-        if not self._is_released:
-            self._is_released = True
-            self._fleet._release_threadsafe(self._entry)
 
 
 class ModelFleet:
@@ -136,7 +133,6 @@ class ModelFleet:
         self.default_keep_alive = default_keep_alive
         self._engine_factory = engine_factory or (lambda config: EngineClient(config, check_invariants=debug_checks))
         self._load_listeners: builtins.list[LoadListener] = [on_load] if on_load else []
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._is_accepting = True
         # The model requests without a model name get (the first registered, unless set).
         self.default_model_id: str | None = None
@@ -205,7 +201,6 @@ class ModelFleet:
                 raise ModelNotFound("no model is served", param="model")
             name = self.default_model_id
         entry = self.entry(name)
-        self._loop = asyncio.get_running_loop()
         while True:
             if entry.is_removed:
                 raise ModelNotFound(f"The model '{name}' does not exist", param="model")
@@ -246,12 +241,6 @@ class ModelFleet:
             self._start_unload(entry)
         else:
             self._schedule_expiry(entry)
-
-    def _release_threadsafe(self, entry: ModelEntry) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            logger.debug("lease on %s released by the garbage collector", entry.model_id)
-            loop.call_soon_threadsafe(self._release, entry)
 
     # Room -------------------------------------------------------------------------
     def _make_room(self, entry: ModelEntry) -> builtins.list[ModelEntry]:

@@ -41,6 +41,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory, model_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[httpx.Client]:
     home = tmp_path_factory.mktemp("accounting-home")
+    (home / "models").symlink_to(model_path.parent)  # the bundled model, assembled once per session
     database_url = f"sqlite:///{home / 'openmaas.db'}"
     if request.param != "sqlite":
         database_url = request.param

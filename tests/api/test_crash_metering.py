@@ -78,7 +78,8 @@ def _start(streams: list[_Stream], base_url: str) -> None:
         assert stream.ready.wait(WAIT), f"{stream.request_id} never got going"
 
 
-def test_sigkill_loses_no_usage(tmp_path: Path, database_url: str) -> None:
+def test_sigkill_loses_no_usage(tmp_path: Path, database_url: str, model_path: Path) -> None:
+    (tmp_path / "models").symlink_to(model_path.parent)  # the bundled model, assembled once per session
     env = {"OPENMAAS_DATABASE_URL": database_url}
     cut = [_Stream(f"cut-{i}", LONG) for i in range(NUM_CUT)]
     finished = [_Stream(f"finished-{i}", SHORT) for i in range(NUM_FINISHED)]

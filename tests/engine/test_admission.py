@@ -41,7 +41,11 @@ def test_the_last_claim_settles_tokens_exactly() -> None:
     assert (counters.requests, counters.tokens) == (2, 32)
 
 
-def test_an_admission_dropped_unclaimed_gives_its_room_back() -> None:
+def test_an_admission_is_given_back_by_its_owner_not_by_a_finalizer() -> None:
     counters = Counters()
-    reserved(counters, 4, 40)  # the caller's client left before its stream began
-    assert (counters.requests, counters.tokens) == (0, 0)
+    admission = reserved(counters, 4, 40)  # the caller's client left before its stream began
+    del admission  # no finalizer: the API layer releases it when the HTTP request ends (on_end)
+    assert (counters.requests, counters.tokens) == (4, 40)
+    kept = reserved(counters, 4, 40)
+    kept.release()
+    assert (counters.requests, counters.tokens) == (4, 40)

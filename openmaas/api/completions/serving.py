@@ -30,8 +30,8 @@ from openmaas.api.context import current_request
 from openmaas.api.generation import (
     ChoiceResult,
     Job,
-    answer_under_lease,
     collect_jobs,
+    held_by_request,
     raise_if_failed,
     stream_jobs,
     validate_jobs,
@@ -39,7 +39,7 @@ from openmaas.api.generation import (
 )
 from openmaas.api.metering import CallAccount, Metrics
 from openmaas.api.sse import SSE_HEADERS, ClientDisconnected, stream_error, until_disconnected
-from openmaas.engine import EngineClient
+from openmaas.engine import Admission, EngineClient
 from openmaas.errors import ContextLengthExceeded, InvalidRequest, OpenmaasError
 from openmaas.fleet.fleet import Lease, ModelEntry, ModelFleet
 from openmaas.fleet.model_facts import model_facts
@@ -87,7 +87,7 @@ class CompletionsServing:
     async def _acquire(self, model: str, keep_alive: float | str | None = None) -> Lease:
         """A lease on the model, after checking that the caller's key may use it (before any load)."""
         current_request().check_model(self._fleet.entry(model).source.names, requested=model)
-        return await self._fleet.acquire(model, keep_alive=keep_alive)
+        return held_by_request(await self._fleet.acquire(model, keep_alive=keep_alive))
 
     # Tokenizer ------------------------------------------------------------------
     async def tokenize(self, body: TokenizeRequest) -> dict[str, Any]:
@@ -96,9 +96,7 @@ class CompletionsServing:
             engine = lease.served.engine
             # Off the event loop: tokenizing costs about a second per megabyte (the GIL is released inside).
             # A text that cannot fit the context is refused unread, as vLLM refuses it past max_model_len.
-            tokens = await asyncio.to_thread(
-                engine.tokenize_prompt, body.prompt, add_special=body.add_special_tokens
-            )
+            tokens = await asyncio.to_thread(engine.tokenize_prompt, body.prompt, add_special=body.add_special_tokens)
             return {"tokens": tokens, "count": len(tokens), "max_model_len": engine.config.max_model_len}
         finally:
             lease.release()
@@ -118,7 +116,7 @@ class CompletionsServing:
         self, body: ChatCompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
     ) -> JSONResponse | StreamingResponse:
         lease = await self._acquire(body.model, body.keep_alive)
-        return await answer_under_lease(lease, self._chat(lease, body, http, shape))
+        return await self._chat(lease, body, http, shape)
 
     async def _chat(
         self, lease: Lease, body: ChatCompletionRequest, http: Request, shape: WireShape
@@ -132,7 +130,7 @@ class CompletionsServing:
         prompt = await asyncio.to_thread(engine.encode_chat, body.message_dicts(), tools=tool_use)
         jobs = [Job(prompt, tools.sampling_params(body.to_sampling_params(i))) for i in range(body.n)]
         try:
-            await validate_jobs(engine, jobs)
+            admission = await validate_jobs(engine, jobs)
         except ContextLengthExceeded as exc:
             raise ContextLengthExceeded(exc.message, param="messages") from None
         request_id = f"{shape.chat_id_prefix}{uuid.uuid4().hex}"
@@ -140,9 +138,9 @@ class CompletionsServing:
         # Metrics name the model by its id, whatever alias the client used.
         meter = self._meter(served.source.model_id, shape, jobs, body.n)
         if body.stream:
-            events = self._chat_stream(engine, jobs, request_id, created, body, meter, shape, tools)
-            return _event_stream(_guarded(events, meter, shape, lease))
-        results = await _metered_collect(http, meter, engine, jobs, request_id)
+            events = self._chat_stream(engine, jobs, admission, request_id, created, body, meter, shape, tools)
+            return _event_stream(_guarded(events, meter, shape))
+        results = await _metered_collect(http, meter, engine, jobs, admission, request_id)
         return _json_answer(
             shape,
             {
@@ -160,6 +158,7 @@ class CompletionsServing:
         self,
         engine: EngineClient,
         jobs: list[Job],
+        admission: Admission,
         request_id: str,
         created: int,
         body: ChatCompletionRequest,
@@ -175,7 +174,7 @@ class CompletionsServing:
 
         for i in range(len(jobs)):
             yield chunk([_chat_delta(i, {"role": "assistant", "content": ""})])
-        async for index, output in stream_jobs(engine, jobs, request_id):
+        async for index, output in stream_jobs(engine, jobs, request_id, admission):
             meter.observe(index, output)
             raise_if_failed(output)
             if meter.is_complete:  # the call's row is durable before its last chunk leaves
@@ -207,7 +206,7 @@ class CompletionsServing:
         self, body: CompletionRequest, http: Request, shape: WireShape = OPENAI_SHAPE
     ) -> JSONResponse | StreamingResponse:
         lease = await self._acquire(body.model, body.keep_alive)
-        return await answer_under_lease(lease, self._completions(lease, body, http, shape))
+        return await self._completions(lease, body, http, shape)
 
     async def _completions(
         self, lease: Lease, body: CompletionRequest, http: Request, shape: WireShape
@@ -219,15 +218,15 @@ class CompletionsServing:
         engine.check_call_size(_num_prompts(body.prompt) * body.n, param="prompt")
         prompts = await asyncio.to_thread(self._completion_prompts, engine, body.prompt)
         jobs = [Job(p, body.to_sampling_params(i)) for p in prompts for i in range(body.n)]
-        await validate_jobs(engine, jobs)
+        admission = await validate_jobs(engine, jobs)
         echoes = self._echoes(engine, body.prompt, prompts) if body.echo else [""] * len(prompts)
         request_id = f"cmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         meter = self._meter(served.source.model_id, shape, jobs, body.n)
         if body.stream:
-            events = self._completion_stream(engine, jobs, echoes, request_id, created, body, meter, shape)
-            return _event_stream(_guarded(events, meter, shape, lease))
-        results = await _metered_collect(http, meter, engine, jobs, request_id)
+            events = self._completion_stream(engine, jobs, admission, echoes, request_id, created, body, meter, shape)
+            return _event_stream(_guarded(events, meter, shape))
+        results = await _metered_collect(http, meter, engine, jobs, admission, request_id)
         return _json_answer(
             shape,
             {
@@ -245,6 +244,7 @@ class CompletionsServing:
         self,
         engine: EngineClient,
         jobs: list[Job],
+        admission: Admission,
         echoes: list[str],
         request_id: str,
         created: int,
@@ -260,7 +260,7 @@ class CompletionsServing:
         if body.echo:
             for i in range(len(jobs)):
                 yield chunk([_text_choice(i, echoes[i // body.n])])
-        async for index, output in stream_jobs(engine, jobs, request_id):
+        async for index, output in stream_jobs(engine, jobs, request_id, admission):
             meter.observe(index, output)
             raise_if_failed(output)
             if meter.is_complete:  # the call's row is durable before its last chunk leaves
@@ -347,11 +347,12 @@ def _num_prompts(prompt: str | list[str] | list[int] | list[list[int]]) -> int:
 
 
 async def _metered_collect(
-    http: Request, meter: CallAccount, engine: EngineClient, jobs: list[Job], request_id: str
+    http: Request, meter: CallAccount, engine: EngineClient, jobs: list[Job], admission: Admission, request_id: str
 ) -> list[ChoiceResult]:
     """collect_jobs, cancelled if the client leaves; the call's row is durable before the answer is sent."""
     try:
-        results = await until_disconnected(http, collect_jobs(engine, jobs, request_id, meter.observe))
+        collecting = collect_jobs(engine, jobs, request_id, meter.observe, admission)
+        results = await until_disconnected(http, collecting)
     except OpenmaasError as exc:
         if isinstance(exc, ClientDisconnected):
             meter.finish("cancelled")
@@ -363,22 +364,18 @@ async def _metered_collect(
 
 
 async def _guarded(
-    events: AsyncGenerator[dict[str, Any], None], meter: CallAccount, shape: WireShape, lease: Lease | None = None
+    events: AsyncGenerator[dict[str, Any], None], meter: CallAccount, shape: WireShape
 ) -> AsyncIterator[str]:
     """A stream's chunks framed by shape, then its end marker; an error after the status line
     is sent becomes an error event.
 
     Closing this (the client went away) closes the events' generator at once, which aborts its
-    generation, and records the call as cancelled unless it had already finished. The stream
-    holds its model's lease until it ends, however it ends.
+    generation, and records the call as cancelled unless it had already finished. The model's
+    lease is held by the HTTP request, which ends with the stream (held_by_request).
     """
-    try:
-        async with aclosing(_framed(events, meter, shape)) as framed:
-            async for item in framed:
-                yield item
-    finally:
-        if lease is not None:
-            lease.release()
+    async with aclosing(_framed(events, meter, shape)) as framed:
+        async for item in framed:
+            yield item
 
 
 async def _framed(
@@ -450,4 +447,3 @@ def _reason_value(reason: object) -> str | None:
 
 def _finish_reason(result: ChoiceResult) -> str | None:
     return _reason_value(result.finish_reason)
-

@@ -23,15 +23,15 @@ from openmaas.api.generate.sessions import Session, SessionItem, SessionStore
 from openmaas.api.generation import (
     ChoiceResult,
     Job,
-    answer_under_lease,
     collect_jobs,
+    held_by_request,
     raise_if_failed,
     stream_jobs,
     validate_jobs,
 )
 from openmaas.api.metering import CallAccount, Metrics
 from openmaas.api.sse import ClientDisconnected, until_disconnected
-from openmaas.engine import EngineClient, EngineOutput
+from openmaas.engine import Admission, EngineClient, EngineOutput
 from openmaas.errors import InvalidRequest, ModelNotFound, OpenmaasError
 from openmaas.fleet.fleet import Lease, ModelEntry, ModelFleet
 
@@ -55,7 +55,7 @@ class GenerateServing:
         session, lease = await self._session(
             f"generate:{body.request_id}", body.model, [(body.request_id, body.prompt)], body.keep_alive
         )
-        return await answer_under_lease(lease, self._generate(body, http, session, lease))
+        return await self._generate(body, http, session, lease)
 
     async def _generate(
         self, body: GenerateRequest, http: Request, session: Session, lease: Lease
@@ -63,14 +63,14 @@ class GenerateServing:
         served = lease.served
         item = session.items[0]
         engine = served.engine
-        jobs = await self._jobs(engine, session, body.generation_config)
+        jobs, admission = await self._jobs(engine, session, body.generation_config)
         prefix = "" if body.only_new_tokens else self._full_text(engine, item)
         meter = self._meter(served.source.model_id, jobs)
         request_id = f"gen-{uuid.uuid4().hex}"
         if body.stream_response:
-            stream = self._text_stream(engine, session, jobs, request_id, prefix, meter, lease)
+            stream = self._text_stream(engine, session, jobs, admission, request_id, prefix, meter)
             return StreamingResponse(stream, media_type="text/plain; charset=utf-8", headers=TEXT_HEADERS)
-        results = await self._collect(http, engine, session, jobs, request_id, meter)
+        results = await self._collect(http, engine, session, jobs, admission, request_id, meter)
         result = results[0]
         headers = {
             "X-Prompt-Tokens": str(result.num_prompt_tokens),
@@ -84,10 +84,10 @@ class GenerateServing:
         engine: EngineClient,
         session: Session,
         jobs: list[Job],
+        admission: Admission,
         request_id: str,
         prefix: str,
         meter: CallAccount,
-        lease: Lease,
     ) -> AsyncIterator[str]:
         """The text as it comes. Plain text has no room for an error: one ends the stream (and is logged)."""
         item = session.items[0]
@@ -95,7 +95,7 @@ class GenerateServing:
         try:
             if prefix:
                 yield prefix
-            async for index, output in stream_jobs(engine, jobs, request_id):
+            async for index, output in stream_jobs(engine, jobs, request_id, admission):
                 meter.observe(index, output)
                 raise_if_failed(output)
                 _record(item, output)
@@ -112,7 +112,6 @@ class GenerateServing:
         finally:
             meter.finish(status)
             self._release(session)
-            lease.release()
 
     # /api/generate-batch ---------------------------------------------------------
     async def generate_batch(self, body: GenerateBatchRequest, http: Request) -> JSONResponse:
@@ -134,11 +133,12 @@ class GenerateServing:
     ) -> JSONResponse:
         served = lease.served
         engine = served.engine
-        jobs = await self._jobs(engine, session, body.generation_config)
+        jobs, admission = await self._jobs(engine, session, body.generation_config)
         # Each call's new text comes from its results, not from the session (which holds every call's).
         before = [item.generated_text for item in session.items]
         meter = self._meter(served.source.model_id, jobs)
-        results = await self._collect(http, engine, session, jobs, f"genb-{uuid.uuid4().hex}", meter)
+        request_id = f"genb-{uuid.uuid4().hex}"
+        results = await self._collect(http, engine, session, jobs, admission, request_id, meter)
         answer: list[dict[str, Any]] = []
         for item, result, earlier in zip(session.items, results, before, strict=True):
             entry: dict[str, Any] = {"request_id": item.request_id}
@@ -160,7 +160,7 @@ class GenerateServing:
         if session is not None:
             try:
                 current_request().check_model(self._fleet.entry(session.model_id).source.names)
-                lease = await self._fleet.acquire(session.model_id, keep_alive=keep_alive)
+                lease = held_by_request(await self._fleet.acquire(session.model_id, keep_alive=keep_alive))
                 session.is_held = lambda: not lease.is_released
                 return session, lease
             except ModelNotFound:
@@ -171,7 +171,7 @@ class GenerateServing:
                 raise
         entry = self._fleet.entry(model) if model is not None else self._default_entry()
         current_request().check_model(entry.source.names)
-        lease = await self._fleet.acquire(entry.model_id, keep_alive=keep_alive)
+        lease = held_by_request(await self._fleet.acquire(entry.model_id, keep_alive=keep_alive))
         try:
             session = await self._open_session(key, lease, prompts)
             session.is_held = lambda: not lease.is_released
@@ -198,16 +198,19 @@ class GenerateServing:
         ]
         return self._sessions.open(key, served.source.model_id, items)
 
-    async def _jobs(self, engine: EngineClient, session: Session, config: GenerationConfig) -> list[Job]:
-        """The call's engine jobs, checked; a refusal ends the call (a new session is forgotten)."""
+    async def _jobs(
+        self, engine: EngineClient, session: Session, config: GenerationConfig
+    ) -> tuple[list[Job], Admission]:
+        """The call's engine jobs, checked, and their queue room; a refusal ends the call (a new
+        session is forgotten)."""
         try:
             params = config.to_sampling_params(self._defaults)
             jobs = [Job(item.token_ids, params, session_id=item.engine_session_id) for item in session.items]
-            await validate_jobs(engine, jobs)
+            admission = await validate_jobs(engine, jobs)
         except BaseException:
             self._release(session, failed=True)
             raise
-        return jobs
+        return jobs, admission
 
     async def _collect(
         self,
@@ -215,13 +218,15 @@ class GenerateServing:
         engine: EngineClient,
         session: Session,
         jobs: list[Job],
+        admission: Admission,
         request_id: str,
         meter: CallAccount,
     ) -> list[ChoiceResult]:
         """Runs the jobs to the end; the session takes their tokens only if the answer is complete
         (a client that left, or a failure, leaves the session where it was)."""
         try:
-            results = await until_disconnected(http, collect_jobs(engine, jobs, request_id, meter.observe))
+            collecting = collect_jobs(engine, jobs, request_id, meter.observe, admission)
+            results = await until_disconnected(http, collecting)
         except BaseException as exc:
             self._release(session, failed=True)
             if isinstance(exc, ClientDisconnected | asyncio.CancelledError):
