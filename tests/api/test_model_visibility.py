@@ -42,14 +42,14 @@ def test_a_model_or_deployment_the_key_may_not_use_is_404_as_if_unknown(
     error = response.json()["error"]
     assert error["code"] == code
     # The same answer as for a name that does not exist: nothing tells the two apart.
-    unknown = path.replace(MODEL, "no-such-model").replace(ALIAS, "no-such-model").replace("/plain/", "/nope/")
+    unknown = path.replace(ALIAS, "no-such-model").replace(MODEL, "no-such-model").replace("/plain/", "/nope/")
     unknown_body = {**body, "model": "no-such-model"} if isinstance(body, dict) and "model" in body else body
     missing = httpx.request(method, f"{server_url}{unknown}", json=unknown_body, headers=only_short, timeout=60)
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == code
     assert missing.json()["error"]["message"].replace("no-such-model", "X").replace("nope", "X") == error[
         "message"
-    ].replace(MODEL, "X").replace(ALIAS, "X").replace("plain", "X")
+    ].replace(ALIAS, "X").replace(MODEL, "X").replace("plain", "X")
 
 
 def test_the_other_dialects_refuse_with_404_in_their_shape(server_url: str, only_short: dict[str, str]) -> None:
