@@ -141,6 +141,48 @@ def test_auto_answers_with_text_or_valid_calls(client: OpenAI) -> None:
             assert choice.message.content is not None
 
 
+# After one call and its result, the model tends to call again: auto lets it, and holds the call to the schema.
+FOLLOW_UP: list[Any] = [
+    *ASK,
+    {
+        "role": "assistant",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris", "unit": "celsius"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 18}'},
+    {"role": "user", "content": "And in Rome?"},
+]
+
+
+def test_auto_calls_the_model_starts_are_valid_and_stream_alike(client: OpenAI) -> None:
+    num_calls = 0
+    for seed in range(3):
+        whole = client.chat.completions.create(
+            model=MODEL, messages=FOLLOW_UP, tools=TOOLS, temperature=1, seed=seed, max_tokens=48
+        )
+        for name, arguments in calls_of(whole):
+            jsonschema.validate(json.loads(arguments), SCHEMAS[name])
+            num_calls += 1
+        if whole.choices[0].message.tool_calls:
+            assert whole.choices[0].finish_reason == "tool_calls"
+            stream = client.chat.completions.create(
+                model=MODEL, messages=FOLLOW_UP, tools=TOOLS, temperature=1, seed=seed, max_tokens=48, stream=True
+            )
+            pieces: dict[int, list[str]] = {}
+            for chunk in stream:
+                for delta in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+                    if delta.function and delta.function.name:
+                        pieces[delta.index] = [delta.function.name, ""]
+                    pieces[delta.index][1] += (delta.function.arguments if delta.function else None) or ""
+            assert [tuple(p) for _, p in sorted(pieces.items())] == calls_of(whole)
+    assert num_calls > 0
+
+
 def test_tool_choice_none_answers_in_text(client: OpenAI) -> None:
     response = ask(client, 0, "none", max_tokens=8)
     assert response.choices[0].message.tool_calls is None
