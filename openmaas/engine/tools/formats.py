@@ -62,7 +62,8 @@ HERMES = ToolFormat("hermes", "arguments", call_prefix="<tool_call>\n", call_suf
 LLAMA3 = ToolFormat("llama3", "parameters")
 # Mistral (v3 tokenizer and later): '[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]'.
 MISTRAL = ToolFormat("mistral", "arguments", separator=", ", list_prefix="[TOOL_CALLS][", list_suffix="]")
-# Models whose template knows no tools (the bundled Gemma 3 among them): one JSON object per call, one per line.
+# Models whose template knows no tools (the bundled Gemma 3 among them): one JSON object per call. No separator
+# between calls: a newline after a call is so likely for a small model that it would chain calls until max_tokens.
 GENERIC = ToolFormat("generic", "arguments", separator="", is_native=False)
 
 
