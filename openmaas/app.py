@@ -20,6 +20,7 @@ from openmaas.api.auth import Authenticator, RequireAdminKey, RequireApiKey
 from openmaas.api.completions.serving import CompletionsServing
 from openmaas.api.console import conversations as console_conversations_router
 from openmaas.api.console import models as console_models_router
+from openmaas.api.console import parameters as console_parameters_router
 from openmaas.api.console import usage as console_usage_router
 from openmaas.api.context import RequestContextMiddleware
 from openmaas.api.cors import ApiCors
@@ -249,6 +250,7 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     app.include_router(metrics_router.router)
     # The console's data: any usable key, each route scoping what it returns to that key.
     app.include_router(console_models_router.router)
+    app.include_router(console_parameters_router.router)
     app.include_router(console_conversations_router.router)
     app.include_router(console_usage_router.router)
     # The console's pages and /static, after the API so that no page shadows a route.

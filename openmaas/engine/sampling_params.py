@@ -13,9 +13,54 @@ from openmaas.errors import InvalidRequest
 GREEDY_TEMPERATURE = 1e-5
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not (low <= value <= high):
-        raise InvalidRequest(f"{name} must be between {low} and {high}, got {value}", param=name)
+@dataclass(frozen=True, slots=True)
+class NumberRange:
+    """The values a numeric field takes, and the message that refuses any other.
+
+    One source for the check below, the console's form (``/api/console/parameters``
+    serves these) and the docs; ``message`` is a template with ``{value}`` (and
+    ``{token}`` for logit_bias). ``None`` bounds are open-ended.
+    """
+
+    message: str
+    low: float | None = None
+    high: float | None = None
+    # The low bound itself is refused (typical_p, repetition_penalty).
+    low_open: bool = False
+    integer: bool = False
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def check(self, name: str, value: float, **fields: object) -> None:
+        if not self.contains(value):
+            raise InvalidRequest(self.message.format(value=value, **fields), param=name)
+
+
+def _between(name: str, low: float, high: float, *, integer: bool = False) -> NumberRange:
+    return NumberRange(f"{name} must be between {low} and {high}, got {{value}}", low, high, integer=integer)
+
+
+# SamplingParams' numeric fields, by their API name.
+RANGES: dict[str, NumberRange] = {
+    "temperature": _between("temperature", 0.0, 2.0),
+    "top_p": _between("top_p", 0.0, 1.0),
+    "min_p": _between("min_p", 0.0, 1.0),
+    "top_a": _between("top_a", 0.0, 1.0),
+    "typical_p": NumberRange("typical_p must be in (0, 1], got {value}", 0.0, 1.0, low_open=True),
+    "top_logprobs": _between("top_logprobs", 0, 20, integer=True),
+    "presence_penalty": _between("presence_penalty", -2.0, 2.0),
+    "frequency_penalty": _between("frequency_penalty", -2.0, 2.0),
+    "repetition_penalty": NumberRange("repetition_penalty must be in (0, 2], got {value}", 0.0, 2.0, low_open=True),
+    "top_k": NumberRange("top_k must be >= 0 (0 disables it), got {value}", 0, integer=True),
+    "max_tokens": NumberRange("max_tokens must be at least 1, got {value}", 1, integer=True),
+    "min_tokens": NumberRange("min_tokens must be >= 0, got {value}", 0, integer=True),
+    "num_beams": _between("num_beams", 1, 16, integer=True),
+    # Each value of the logit_bias object (keys are token ids).
+    "logit_bias": NumberRange("logit_bias for token {token} must be in [-100, 100]", -100.0, 100.0),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,40 +118,26 @@ class SamplingParams:
     early_stopping: bool | str = False
 
     def __post_init__(self) -> None:
-        _check_range("temperature", self.temperature, 0.0, 2.0)
-        _check_range("top_p", self.top_p, 0.0, 1.0)
-        _check_range("min_p", self.min_p, 0.0, 1.0)
-        _check_range("top_a", self.top_a, 0.0, 1.0)
-        if not (0.0 < self.typical_p <= 1.0):
-            raise InvalidRequest(f"typical_p must be in (0, 1], got {self.typical_p}", param="typical_p")
+        for name in ("temperature", "top_p", "min_p", "top_a", "typical_p"):
+            RANGES[name].check(name, getattr(self, name))
         if self.logprobs is not None:
-            _check_range("top_logprobs", self.logprobs, 0, 20)
-        _check_range("presence_penalty", self.presence_penalty, -2.0, 2.0)
-        _check_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)
-        if not (0.0 < self.repetition_penalty <= 2.0):
-            raise InvalidRequest(
-                f"repetition_penalty must be in (0, 2], got {self.repetition_penalty}",
-                param="repetition_penalty",
-            )
-        if self.top_k < 0:
-            raise InvalidRequest(f"top_k must be >= 0 (0 disables it), got {self.top_k}", param="top_k")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise InvalidRequest(f"max_tokens must be at least 1, got {self.max_tokens}", param="max_tokens")
-        if not 1 <= self.num_beams <= 16:
-            raise InvalidRequest(f"num_beams must be between 1 and 16, got {self.num_beams}", param="num_beams")
+            RANGES["top_logprobs"].check("top_logprobs", self.logprobs)
+        for name in ("presence_penalty", "frequency_penalty", "repetition_penalty", "top_k"):
+            RANGES[name].check(name, getattr(self, name))
+        if self.max_tokens is not None:
+            RANGES["max_tokens"].check("max_tokens", self.max_tokens)
+        RANGES["num_beams"].check("num_beams", self.num_beams)
         if not math.isfinite(self.length_penalty):
             raise InvalidRequest("length_penalty must be a finite number", param="length_penalty")
         if self.early_stopping not in (True, False, "never"):
             raise InvalidRequest('early_stopping must be true, false or "never"', param="early_stopping")
         if self.num_beams > 1 and (self.structured is not None or self.logprobs is not None):
             raise InvalidRequest("beam search does not combine with response_format or logprobs", param="num_beams")
-        if self.min_tokens < 0:
-            raise InvalidRequest(f"min_tokens must be >= 0, got {self.min_tokens}", param="min_tokens")
+        RANGES["min_tokens"].check("min_tokens", self.min_tokens)
         if any(not s for s in self.stop):
             raise InvalidRequest("stop strings must not be empty", param="stop")
         for token_id, bias in self.logit_bias.items():
-            if not (-100.0 <= bias <= 100.0):
-                raise InvalidRequest(f"logit_bias for token {token_id} must be in [-100, 100]", param="logit_bias")
+            RANGES["logit_bias"].check("logit_bias", bias, token=token_id)
 
     @property
     def is_greedy(self) -> bool:

@@ -1,4 +1,4 @@
-"""What a GGUF file says about its model (name, size, trained context, quantization, license), for the catalog.
+"""What a GGUF file says about its model (name, size, context, quantization, license, uses), for the catalog.
 
 The catalog's own fields win; these fill the gaps, so a model added with only a
 path (or the bundled one, which has no catalog row) still shows its facts.
@@ -52,6 +52,11 @@ FILE_TYPES = {
     38: "MXFP4_MOE",
 }
 
+# Encoder architectures llama.cpp runs only for embeddings.
+EMBEDDING_ARCHITECTURES = frozenset(
+    {"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2", "jina-bert-v3", "t5encoder"}
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ModelFacts:
@@ -65,16 +70,21 @@ class ModelFacts:
     quantization: str | None = None
     license: str | None = None
     file_bytes: int | None = None
-    # llama.cpp's pooling type (``<arch>.pooling_type``): named by embedding models, absent in chat models.
-    pooling_type: int | None = None
+    # "chat" (the file carries a chat template), "embeddings" (an encoder, or a pooling type) or "base".
+    kind: str = "base"
 
     @property
     def capabilities(self) -> tuple[str, ...]:
-        """The endpoints the model is for: an embedding model (one that names its pooling) only embeds;
-        any other model chats, completes and embeds (mean-pooled, as llama.cpp's server does)."""
-        if self.pooling_type:
-            return ("embeddings",)
-        return ("chat", "completions", "embeddings")
+        return capabilities(self.kind)
+
+
+def capabilities(kind: str) -> tuple[str, ...]:
+    """The endpoints a model of this kind is for: an embedding model only embeds; any other model
+    chats (a base model through a plain template), completes and embeds (mean-pooled, as llama.cpp's
+    server does for a model whose GGUF names no pooling)."""
+    if kind == "embeddings":
+        return ("embeddings",)
+    return ("chat", "completions", "embeddings")
 
 
 def model_facts(path: Path) -> ModelFacts:
@@ -104,6 +114,10 @@ def _read_facts(path: Path, mtime_ns: int, size: int) -> ModelFacts:
 
     architecture = text("general.architecture")
     file_type = number("general.file_type")
+    if architecture in EMBEDDING_ARCHITECTURES or (architecture and number(f"{architecture}.pooling_type")):
+        kind = "embeddings"
+    else:
+        kind = "chat" if text("tokenizer.chat_template") else "base"
     return ModelFacts(
         name=text("general.name"),
         architecture=architecture,
@@ -112,5 +126,5 @@ def _read_facts(path: Path, mtime_ns: int, size: int) -> ModelFacts:
         quantization=FILE_TYPES.get(file_type) if file_type is not None else None,
         license=text("general.license"),
         file_bytes=size,
-        pooling_type=number(f"{architecture}.pooling_type") if architecture else None,
+        kind=kind,
     )

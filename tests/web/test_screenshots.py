@@ -44,6 +44,7 @@ def _model(page: Page) -> None:
 
 def _playground(page: Page) -> None:
     expect(page.get_by_label("Model")).to_have_value(MODEL)
+    page.get_by_role("radio", name="Chat").check()
     page.get_by_label("Max tokens").fill("24")
     page.get_by_label("System prompt").fill("You are a helpful assistant.")
     page.get_by_label("Message").fill("Write one sentence about the sea.")

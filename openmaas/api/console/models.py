@@ -47,6 +47,18 @@ def size_label(parameter_count: int | None) -> str | None:
     return str(parameter_count)
 
 
+# A catalog tag that names the model's kind wins over what its file says.
+KIND_TAGS = {"base": "base", "chat": "chat", "instruct": "chat", "embeddings": "embeddings", "embedding": "embeddings"}
+
+
+def model_kind(tags: tuple[str, ...] | list[str], file_kind: str) -> str:
+    """base (raw completions), chat or embeddings: from the catalog's tags, else from the GGUF file."""
+    for tag in tags:
+        if tag.lower() in KIND_TAGS:
+            return KIND_TAGS[tag.lower()]
+    return file_kind
+
+
 def model_card(entry: ModelEntry, model: CatalogModel | None) -> dict[str, Any]:
     facts = model_facts(entry.source.path)
     catalog = model or CatalogModel(id=entry.model_id, source_kind="server")
@@ -67,6 +79,7 @@ def model_card(entry: ModelEntry, model: CatalogModel | None) -> dict[str, Any]:
         # The endpoints it serves: "chat", "completions", "embeddings".
         "capabilities": list(facts.capabilities),
         "tags": list(catalog.tags),
+        "kind": model_kind(catalog.tags, facts.kind),
         "input_price_per_million": catalog.input_price_per_million,
         "output_price_per_million": catalog.output_price_per_million,
         "defaults": dict(catalog.defaults),

@@ -1,7 +1,7 @@
 // The catalog: a card per model the key may use, with search and a tag filter.
 
 import { api, onIdentity } from "./api.js";
-import { element, factList, formatBytes, formatNumber, formatPrice, modelPath } from "./format.js";
+import { KIND_LABELS, element, factList, formatBytes, formatNumber, formatPrice, modelPath } from "./format.js";
 
 const search = document.getElementById("catalog-search");
 const tagSelect = document.getElementById("catalog-tag");
@@ -24,6 +24,7 @@ function card(model) {
     "dl",
     { className: "facts" },
     factList([
+      ["Kind", KIND_LABELS[model.kind] || model.kind],
       ["Size", [model.size_label, formatBytes(model.file_bytes)].filter(Boolean).join(" · ")],
       ["Context", `${formatNumber(model.context_length)} tokens`],
       ["Quantization", model.quantization || "—"],

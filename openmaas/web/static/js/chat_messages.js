@@ -13,7 +13,7 @@ export function markFailedTurns(messages) {
   return messages;
 }
 
-function statsText(stats) {
+export function statsText(stats) {
   if (!stats) return "";
   const parts = [];
   if (stats.prompt_tokens !== undefined && stats.prompt_tokens !== null) {

@@ -1,5 +1,5 @@
-// One chat call to /v1/chat/completions, streamed (server-sent events) or not, with its timings.
-// onDelta(text) gets each piece of the answer as it arrives.
+// One call to /v1/chat/completions or /v1/completions, streamed (server-sent events) or not, with its
+// timings and, when asked for, each token's probability. onDelta(text) gets each piece as it arrives.
 
 import { apiError, authHeaders } from "./api.js";
 
@@ -26,11 +26,28 @@ async function* sseData(body) {
   }
 }
 
-// Returns {content, usage, finishReason, requestId, firstTokenMs, totalMs, chunks}; firstTokenMs is
-// null for a whole (non-streamed) answer.
-export async function chatCompletion(body, { signal, onDelta, onStart }) {
+// A choice's tokens with their probabilities, from either logprobs shape: chat's content list or
+// completions' parallel arrays. Each token: {token, logprob, top: [{token, logprob}]}.
+function tokensOf(logprobs) {
+  if (!logprobs) return [];
+  if (Array.isArray(logprobs.content)) {
+    return logprobs.content.map((entry) => ({
+      token: entry.token,
+      logprob: entry.logprob,
+      top: (entry.top_logprobs || []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
+    }));
+  }
+  return (logprobs.tokens || []).map((token, index) => ({
+    token,
+    logprob: logprobs.token_logprobs[index],
+    top: Object.entries((logprobs.top_logprobs || [])[index] || {}).map(([alt, logprob]) => ({ token: alt, logprob })),
+  }));
+}
+
+// chat: true for /v1/chat/completions (messages), false for /v1/completions (a raw prompt).
+async function call(path, chat, body, { signal, onDelta, onStart }) {
   const started = performance.now();
-  const response = await fetch("/v1/chat/completions", {
+  const response = await fetch(path, {
     method: "POST",
     headers: authHeaders({ "Content-Type": "application/json" }),
     body: JSON.stringify(body),
@@ -38,6 +55,7 @@ export async function chatCompletion(body, { signal, onDelta, onStart }) {
   });
   const result = {
     content: "",
+    choices: [],
     usage: null,
     finishReason: null,
     requestId: response.headers.get("X-Request-Id"),
@@ -45,12 +63,22 @@ export async function chatCompletion(body, { signal, onDelta, onStart }) {
     totalMs: null,
     chunks: 0,
   };
+  const choiceAt = (index) => {
+    while (result.choices.length <= index) result.choices.push({ content: "", tokens: [], finishReason: null });
+    return result.choices[index];
+  };
   if (onStart) onStart(result);
   if (!response.ok) throw await apiError(response);
   if (!body.stream) {
     const answer = await response.json();
-    result.content = answer.choices[0].message.content || "";
-    result.finishReason = answer.choices[0].finish_reason;
+    for (const choice of answer.choices) {
+      const target = choiceAt(choice.index);
+      target.content = (chat ? choice.message.content : choice.text) || "";
+      target.tokens = tokensOf(choice.logprobs);
+      target.finishReason = choice.finish_reason;
+    }
+    result.content = choiceAt(0).content;
+    result.finishReason = choiceAt(0).finishReason;
     result.usage = answer.usage;
     result.totalMs = performance.now() - started;
     // A whole answer has no first token of its own: firstTokenMs stays null.
@@ -63,17 +91,33 @@ export async function chatCompletion(body, { signal, onDelta, onStart }) {
     const chunk = JSON.parse(data);
     if (chunk.error) throw new Error(chunk.error.message);
     if (chunk.usage) result.usage = chunk.usage;
-    const choice = chunk.choices && chunk.choices[0];
-    if (!choice) continue;
-    if (choice.finish_reason) result.finishReason = choice.finish_reason;
-    const text = choice.delta && choice.delta.content;
-    if (text) {
+    for (const choice of chunk.choices || []) {
+      const target = choiceAt(choice.index || 0);
+      if (choice.finish_reason) target.finishReason = choice.finish_reason;
+      target.tokens.push(...tokensOf(choice.logprobs));
+      const text = chat ? choice.delta && choice.delta.content : choice.text;
+      if (!text) continue;
       if (result.firstTokenMs === null) result.firstTokenMs = performance.now() - started;
-      result.content += text;
-      result.chunks += 1;
+      target.content += text;
+      if ((choice.index || 0) === 0) {
+        result.content = target.content;
+        result.chunks += 1;
+      }
       onDelta(text, result);
     }
+    result.finishReason = choiceAt(0).finishReason;
   }
   result.totalMs = performance.now() - started;
   return result;
+}
+
+// Returns {content (the first choice's), choices: [{content, tokens, finishReason}], usage, finishReason,
+// requestId, firstTokenMs, totalMs, chunks}; firstTokenMs is null for a whole (non-streamed) answer.
+export function chatCompletion(body, options) {
+  return call("/v1/chat/completions", true, body, options);
+}
+
+// The same for a raw prompt (/v1/completions): the continuation is the content.
+export function textCompletion(body, options) {
+  return call("/v1/completions", false, body, options);
 }

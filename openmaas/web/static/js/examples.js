@@ -1,6 +1,7 @@
-// Ready-to-run requests for a chat call in cURL, Python (openai SDK) and Node.js (openai package),
-// for the OpenAI-compatible API and the portal API. The model detail page and the
-// playground's API tab both show these; the key always comes from OPENMAAS_API_KEY.
+// Ready-to-run requests in cURL, Python (openai SDK) and Node.js (openai package): a chat call for the
+// OpenAI-compatible API or the portal API, or a raw completion (/v1/completions, OpenAI-compatible
+// only). The model detail page and the playground's API tab both show these; the key always comes
+// from OPENMAAS_API_KEY.
 
 export const LANGUAGES = { curl: "cURL", python: "Python", node: "Node.js" };
 
@@ -10,30 +11,32 @@ export const DIALECTS = {
 };
 
 // Parameter names on the wire: OpenAI's snake_case, the portal's camelCase (seed contract).
-const PORTAL_NAMES = {
-  max_tokens: "maxTokens",
-  top_p: "topP",
-  top_k: "topK",
-  frequency_penalty: "frequencyPenalty",
-  presence_penalty: "presencePenalty",
+const portalName = (name) => name.replace(/_([a-z])/g, (_match, letter) => letter.toUpperCase());
+// Not among the OpenAI Python SDK's typed parameters of each call: Python passes them in extra_body.
+const EXTRA_PARAMS = {
+  chat: new Set(["top_k", "min_p", "top_a", "repetition_penalty"]),
+  completion: new Set(["top_k", "min_p", "top_a", "repetition_penalty", "response_format"]),
 };
-// Not among the OpenAI SDKs' typed parameters: Python passes it in extra_body.
-const EXTRA_PARAMS = new Set(["top_k"]);
+const kindOf = (request) => (request.prompt !== undefined ? "completion" : "chat");
 
 export function baseUrlOf(dialect, origin) {
   return origin + DIALECTS[dialect].path;
 }
 
-export function endpointOf(dialect, origin) {
-  return `${baseUrlOf(dialect, origin)}/chat/completions`;
+// kind: "chat" (messages) or "completion" (a raw prompt; the OpenAI-compatible API only).
+export function endpointOf(dialect, origin, kind = "chat") {
+  return `${baseUrlOf(dialect, origin)}/${kind === "completion" ? "completions" : "chat/completions"}`;
 }
 
+const isMissing = (value) => value === null || value === undefined || Number.isNaN(value);
+
 // The JSON body of the call; params is {name: value} in OpenAI's names, null values left out.
-export function requestBody(dialect, { model, messages, params = {}, stream = false }) {
-  const body = { model, messages };
+// A request has messages (chat) or a prompt (a raw completion).
+export function requestBody(dialect, { model, messages, prompt, params = {}, stream = false }) {
+  const body = prompt !== undefined ? { model, prompt } : { model, messages };
   for (const [name, value] of Object.entries(params)) {
-    if (value === null || value === undefined || Number.isNaN(value)) continue;
-    body[dialect === "portal" ? PORTAL_NAMES[name] || name : name] = value;
+    if (isMissing(value)) continue;
+    body[dialect === "portal" ? portalName(name) : name] = value;
   }
   body.stream = stream;
   return body;
@@ -46,7 +49,7 @@ function shellQuote(text) {
 function curl(dialect, origin, request) {
   const body = JSON.stringify(requestBody(dialect, request), null, 2);
   return [
-    `curl ${request.stream ? "--no-buffer " : ""}${shellQuote(endpointOf(dialect, origin))} \\`,
+    `curl ${request.stream ? "--no-buffer " : ""}${shellQuote(endpointOf(dialect, origin, kindOf(request)))} \\`,
     "  --header 'Content-Type: application/json' \\",
     '  --header "Authorization: Bearer $OPENMAAS_API_KEY" \\',
     `  --data ${shellQuote(body)}`,
@@ -71,6 +74,7 @@ function pythonValue(value, indent) {
 }
 
 function python(dialect, origin, request) {
+  const kind = kindOf(request);
   const lines = [
     "import os",
     "",
@@ -81,19 +85,30 @@ function python(dialect, origin, request) {
     '    api_key=os.environ["OPENMAAS_API_KEY"],',
     ")",
     "",
-    "completion = client.chat.completions.create(",
+    kind === "completion" ? "completion = client.completions.create(" : "completion = client.chat.completions.create(",
     `    model=${JSON.stringify(request.model)},`,
-    `    messages=${pythonValue(request.messages, "    ")},`,
+    kind === "completion"
+      ? `    prompt=${JSON.stringify(request.prompt)},`
+      : `    messages=${pythonValue(request.messages, "    ")},`,
   ];
   const extra = {};
   for (const [name, value] of Object.entries(request.params || {})) {
-    if (value === null || value === undefined || Number.isNaN(value)) continue;
-    if (EXTRA_PARAMS.has(name)) extra[name] = value;
+    if (isMissing(value)) continue;
+    if (EXTRA_PARAMS[kind].has(name)) extra[name] = value;
     else lines.push(`    ${name}=${pythonValue(value, "    ")},`);
   }
   if (Object.keys(extra).length) lines.push(`    extra_body=${pythonValue(extra, "    ")},`);
   lines.push(`    stream=${request.stream ? "True" : "False"},`, ")", "");
-  if (request.stream) {
+  if (kind === "completion" && request.stream) {
+    lines.push(
+      "for chunk in completion:",
+      "    if chunk.choices:",
+      '        print(chunk.choices[0].text, end="", flush=True)',
+      "print()",
+    );
+  } else if (kind === "completion") {
+    lines.push("print(completion.choices[0].text)");
+  } else if (request.stream) {
     lines.push(
       "for chunk in completion:",
       "    if chunk.choices and chunk.choices[0].delta.content:",
@@ -111,6 +126,7 @@ function indentJson(value, indent) {
 }
 
 function node(dialect, origin, request) {
+  const kind = kindOf(request);
   const lines = [
     'import OpenAI from "openai";',
     "",
@@ -120,22 +136,29 @@ function node(dialect, origin, request) {
     "});",
     "",
     "async function main() {",
-    "  const completion = await client.chat.completions.create({",
+    kind === "completion"
+      ? "  const completion = await client.completions.create({"
+      : "  const completion = await client.chat.completions.create({",
     `    model: ${JSON.stringify(request.model)},`,
-    `    messages: ${indentJson(request.messages, "    ")},`,
+    kind === "completion"
+      ? `    prompt: ${JSON.stringify(request.prompt)},`
+      : `    messages: ${indentJson(request.messages, "    ")},`,
   ];
   for (const [name, value] of Object.entries(request.params || {})) {
-    if (value === null || value === undefined || Number.isNaN(value)) continue;
-    lines.push(`    ${name}: ${JSON.stringify(value)},`);
+    if (isMissing(value)) continue;
+    lines.push(`    ${name}: ${indentJson(value, "    ")},`);
   }
   lines.push(`    stream: ${request.stream ? "true" : "false"},`, "  });", "");
+  const piece = kind === "completion" ? "chunk.choices[0]?.text" : "chunk.choices[0]?.delta?.content";
   if (request.stream) {
     lines.push(
       "  for await (const chunk of completion) {",
-      '    process.stdout.write(chunk.choices[0]?.delta?.content ?? "");',
+      `    process.stdout.write(${piece} ?? "");`,
       "  }",
       '  process.stdout.write("\\n");',
     );
+  } else if (kind === "completion") {
+    lines.push("  console.log(completion.choices[0].text);");
   } else {
     lines.push("  console.log(completion.choices[0].message.content);");
   }
@@ -145,7 +168,7 @@ function node(dialect, origin, request) {
 
 const BUILDERS = { curl, python, node };
 
-// request: {model, messages, params, stream}; origin: this server's base URL (scheme://host:port).
+// request: {model, messages or prompt, params, stream}; origin: this server's base URL (scheme://host:port).
 export function exampleCode(language, dialect, origin, request) {
   return BUILDERS[language](dialect, origin, request);
 }

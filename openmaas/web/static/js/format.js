@@ -72,3 +72,10 @@ export function factList(rows) {
 export function modelPath(id) {
   return id.split("/").map(encodeURIComponent).join("/");
 }
+
+// A model's kind as the catalog card and the model page say it.
+export const KIND_LABELS = {
+  base: "Base model (text completion)",
+  chat: "Chat model",
+  embeddings: "Embeddings model",
+};

@@ -2,7 +2,7 @@
 
 import { api, onIdentity } from "./api.js";
 import { exampleCode, endpointOf } from "./examples.js";
-import { factList, formatBytes, formatNumber, formatPrice, modelPath } from "./format.js";
+import { KIND_LABELS, factList, formatBytes, formatNumber, formatPrice, modelPath } from "./format.js";
 import { setupTabs } from "./tabs.js";
 
 const article = document.getElementById("model-detail");
@@ -31,6 +31,7 @@ function showModel() {
   facts(document.getElementById("model-facts"), [
     ["Model id", model.id],
     ["Also answers to", model.aliases.join(", ") || "—"],
+    ["Kind", KIND_LABELS[model.kind] || model.kind],
     ["Architecture", model.architecture || "—"],
     ["Parameters", model.size_label || "—"],
     ["Context (served)", `${formatNumber(model.context_length)} tokens`],
