@@ -55,10 +55,16 @@ def time_steps(runner: LlamaCppRunner, num_rows: int, num_steps: int, rule: Call
         setattr(runner_module, "padded_decode_rows", rule)  # noqa: B010 - the runner reads the rule from its module
     try:
         pad_slots = list(range(num_rows, 32))
-        start = time.perf_counter()
-        for step in range(num_steps):
+
+        def decode(step: int) -> None:
             rows = [(slot, prompt[step % len(prompt)], len(prompt) + step) for slot in range(num_rows)]
             runner.run_decode(rows, pad_slots, pad=rule is not None)
+
+        # Untimed: llama.cpp rebuilds its compute graph when the batch's shape changes.
+        decode(0)
+        start = time.perf_counter()
+        for step in range(1, num_steps + 1):
+            decode(step)
         return (time.perf_counter() - start) / num_steps
     finally:
         setattr(runner_module, "padded_decode_rows", padded_decode_rows)  # noqa: B010
