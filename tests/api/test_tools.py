@@ -41,16 +41,23 @@ NAMED = {"type": "function", "function": {"name": "get_time"}}
 NUM_SEEDED = 20
 
 
+def request_fields(seed: int, tool_choice: Any, **fields: Any) -> dict[str, Any]:
+    """The tool request every test here sends, at temperature 1 with its own seed; fields override."""
+    return {
+        "model": MODEL,
+        "messages": ASK,
+        "tools": TOOLS,
+        "tool_choice": tool_choice,
+        "temperature": 1,
+        "seed": seed,
+        "max_tokens": 48,
+        **fields,
+    }
+
+
 def ask(client: OpenAI, seed: int, tool_choice: Any, **fields: Any) -> ChatCompletion:
-    return client.chat.completions.create(
-        model=MODEL,
-        messages=ASK,  # type: ignore[arg-type]
-        tools=TOOLS,
-        tool_choice=tool_choice,
-        temperature=1,
-        seed=seed,
-        **{"max_tokens": 48, **fields},
-    )
+    response: ChatCompletion = client.chat.completions.create(**request_fields(seed, tool_choice, **fields))
+    return response
 
 
 def calls_of(response: ChatCompletion) -> list[tuple[str, str]]:
@@ -83,17 +90,7 @@ def test_required_and_named_calls_always_parse_and_validate_at_temperature_1(
 
 def stream_calls(client: OpenAI, seed: int, tool_choice: Any, **fields: Any) -> tuple[list[tuple[str, str]], str]:
     """The calls a stream's deltas add up to, checked to follow OpenAI's delta rules, and its finish reason."""
-    stream = client.chat.completions.create(
-        model=MODEL,
-        messages=ASK,  # type: ignore[arg-type]
-        tools=TOOLS,
-        tool_choice=tool_choice,
-        temperature=1,
-        seed=seed,
-        max_tokens=48,
-        stream=True,
-        **fields,
-    )
+    stream = client.chat.completions.create(**request_fields(seed, tool_choice, stream=True, **fields))
     names: dict[int, str] = {}
     arguments: dict[int, list[str]] = {}
     finish_reason = ""
