@@ -1,33 +1,48 @@
-"""Throughput of openmaas against one-at-a-time llama.cpp, on the bundled Gemma 3 270M.
+"""Throughput of openmaas against llama.cpp's own server and one-at-a-time llama.cpp, on the bundled Gemma 3 270M.
 
-What it measures, per concurrency level (all requests of a level arrive at once):
+The systems, each alone on the machine in turn (never two at once):
 
-* openmaas: `openmaas serve` started by this script on a free loopback port,
-  driven over HTTP by concurrent streaming POST /v1/completions requests
-  (temperature 0, ignore_eos, so every request yields exactly --max-tokens).
-* baseline: llama-cpp-python's high-level `llama_cpp.Llama` on the same GGUF,
-  serving the same requests one at a time in arrival order from a single
-  worker thread, as `llama_cpp.server` does; end-of-generation tokens get a
-  -100 logit bias so every request also yields exactly --max-tokens.
+* openmaas: `openmaas serve` at its default settings (32 sequences of 2,048
+  tokens), started by this script on a free loopback port;
+* llama-server: llama.cpp's C++ server (`--llama-server PATH` or
+  ``LLAMA_SERVER_BIN``; skipped with a note when neither is given), built from
+  the llama.cpp that llama-cpp-python bundles, at the same capacity
+  (``-np 32 -c 65536``: 32 sequences of 2,048 tokens) and thread count;
+* baseline: llama-cpp-python's high-level `llama_cpp.Llama` serving the same
+  requests one at a time from a single worker thread, as `llama_cpp.server` does
+  (`--skip-baseline` leaves it out).
 
-For each level and system it prints: aggregate output tokens/s (all output
-tokens of the level / wall time from the common arrival to the last token),
-time to first token p50/p95 (from the common arrival, so queueing counts, as a
-client sees it), inter-token latency p50 (gaps between streamed text chunks),
-and openmaas's tokens/s over the baseline's.
+Both servers are driven by the same client over HTTP: concurrent streaming
+POST /v1/completions requests, temperature 0, end-of-generation tokens
+banned (``ignore_eos``), so every request yields exactly its output tokens.
+The workloads (`--workloads`):
 
-Each request gets its own ~64-token prompt (distinct across levels too, so no
-prefix cache helps either system); both systems get the same prompts. The
-client runs on the same machine as the server and shares its cores.
+* distinct: at each concurrency (`--concurrency`, default 1 4 16 32), every
+  request has its own ~64-token prompt, 128 output tokens (`--max-tokens`);
+* shared: 16 requests whose prompts start with one 512-token prefix no server
+  has seen (cold), then a distinct ~64-token tail;
+* long: 8 requests of ~1,500-token distinct prompts, 64 output tokens.
+
+Prompt lengths are measured with each server's own tokenizer: openmaas
+tokenizes with llama.cpp on the model's vocabulary in-process (the very call
+its server makes), llama-server through its ``/tokenize``; the script stops if
+the two disagree, since unequal prompts make an unequal comparison.
+
+For each workload and system it prints aggregate output tokens/s (all output
+tokens / wall time from the common arrival to the last token), time to first
+token p50/p95 (from the common arrival, so queueing counts), inter-token
+latency p50, and the ratio of openmaas's tokens/s to each peer's. It also
+prints each server's resident memory (VmRSS) when idle after its warm-up and
+after the C=32 level.
 
 Run (takes minutes; use a quiet machine):
 
-    python benchmarks/throughput.py
-    python benchmarks/throughput.py --concurrency 1 8 --max-tokens 64 --skip-baseline
+    python benchmarks/throughput.py --llama-server PATH --skip-baseline
+    python benchmarks/throughput.py --workloads distinct --concurrency 1 8 --max-tokens 64
 
-The output starts with the command line and the date and ends with a
-Markdown table, ready to paste into the docs. Server logs go to
-<home>/benchmark-server.log; progress goes to stderr.
+The output starts with the command line and the date and ends with Markdown
+tables, ready to paste into the docs. Server logs go to <home>/*.log;
+progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -60,14 +75,17 @@ from openmaas.fleet.sources import bundled_model
 
 MODEL_ID = "gemma-3-270m"
 PROMPT_TOKENS = 64
-# The server's defaults are sized for chat; these match the baseline's n_ctx and a 32-wide batch.
+SHARED_PREFIX_TOKENS = 512
+SHARED_CONCURRENCY = 16
+LONG_PROMPT_TOKENS = 1500
+LONG_CONCURRENCY = 8
+LONG_MAX_TOKENS = 64
 # Keys off (loopback only): this measures the engine; benchmarks/auth_overhead.py measures the key check.
-SERVER_ENV_DEFAULTS = {
-    "OPENMAAS_MAX_NUM_SEQS": "32",
-    "OPENMAAS_MAX_MODEL_LEN": "1024",
-    "OPENMAAS_AUTH_DISABLED": "true",
-}
-BASELINE_N_CTX = 1024
+# Everything else at its default: 32 sequences of 2,048 tokens, the capacity llama-server gets below.
+SERVER_ENV_DEFAULTS = {"OPENMAAS_AUTH_DISABLED": "true"}
+LLAMA_SERVER_PARALLEL = 32
+LLAMA_SERVER_CONTEXT = 32 * 2048
+BASELINE_N_CTX = 2048
 BASELINE_N_BATCH = 512
 HEALTH_TIMEOUT_S = 300.0  # first start may assemble the model and load it on a busy machine
 HEALTH_POLL_S = 0.25
@@ -108,10 +126,19 @@ class RequestTiming:
         return [b - a for a, b in zip(self.chunk_times, self.chunk_times[1:], strict=False)]
 
 
+@dataclass(frozen=True)
+class Load:
+    """One batch of requests that arrive together."""
+
+    name: str  # "C=16", "C=16 shared 512", ...
+    prompts: list[str]
+    max_tokens: int
+
+
 @dataclass
 class LevelResult:
     system: str
-    concurrency: int
+    load: str
     requests: list[RequestTiming]
 
     @property
@@ -131,6 +158,13 @@ class LevelResult:
 
     def itl_p50_ms(self) -> float:
         return 1000 * percentile([g for r in self.requests for g in r.gaps], 50)
+
+
+@dataclass
+class MemoryReading:
+    system: str
+    idle_bytes: int
+    after_c32_bytes: int | None
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -154,34 +188,83 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)  # noqa: T201
 
 
-# Prompts ------------------------------------------------------------------------------
-def build_prompt(count_tokens: Callable[[str], int], level: int, index: int) -> str:
-    """A deterministic prompt of at least PROMPT_TOKENS tokens, unique to (level, index).
+def resident_bytes(pid: int) -> int:
+    """VmRSS of a process (Linux): what the server holds in memory now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
-    The unique tag comes first so two prompts share at most a token or two of
+
+# Prompts ------------------------------------------------------------------------------
+TokenCounter = Callable[[str], int]
+
+
+def build_prompt(count_tokens: TokenCounter, tag: str, index: int, num_tokens: int) -> str:
+    """A deterministic prompt of at least num_tokens tokens that starts with its unique tag.
+
+    The tag comes first so two prompts share at most a token or two of
     prefix: neither system's prefix reuse may turn this into a cache benchmark.
     """
-    words = [f"Note {level}.{index}:"]
-    offset = (7 * index + level) % len(SENTENCES)
+    words = [f"{tag}:"]
+    offset = 7 * index % len(SENTENCES)
     pool = [w for k in range(len(SENTENCES)) for w in SENTENCES[(offset + k) % len(SENTENCES)].split()]
+    # Grow by whole sentences of words first (cheap), then word by word to the exact length.
+    while count_tokens(" ".join(words + pool)) < num_tokens:
+        words += pool
     for word in pool:
-        if count_tokens(" ".join(words)) >= PROMPT_TOKENS:
+        if count_tokens(" ".join(words)) >= num_tokens:
             break
         words.append(word)
     return " ".join(words)
 
 
-def build_prompts(count_tokens: Callable[[str], int], levels: Sequence[int]) -> dict[int, list[str]]:
-    return {level: [build_prompt(count_tokens, level, i) for i in range(level)] for level in levels}
+def build_loads(count: TokenCounter, args: argparse.Namespace) -> list[Load]:
+    loads = []
+    if "distinct" in args.workloads:
+        for level in dict.fromkeys(args.concurrency):  # each level once, in order
+            prompts = [build_prompt(count, f"Note {level}.{i}", i, PROMPT_TOKENS) for i in range(level)]
+            loads.append(Load(f"C={level}", prompts, args.max_tokens))
+    if "shared" in args.workloads:
+        # The prefix starts with this run's time, so no server has it cached from an earlier run.
+        prefix = build_prompt(count, f"Shared context {time.time_ns()}", 3, SHARED_PREFIX_TOKENS)
+        tails = [
+            build_prompt(lambda t: count(prefix + " " + t) - count(prefix), f"Question {i}", i, PROMPT_TOKENS)
+            for i in range(SHARED_CONCURRENCY)
+        ]
+        loads.append(
+            Load(
+                f"C={SHARED_CONCURRENCY}, shared {SHARED_PREFIX_TOKENS}-token prefix",
+                [f"{prefix} {tail}" for tail in tails],
+                args.max_tokens,
+            )
+        )
+    if "long" in args.workloads:
+        prompts = [build_prompt(count, f"Long {i}", i, LONG_PROMPT_TOKENS) for i in range(LONG_CONCURRENCY)]
+        loads.append(Load(f"C={LONG_CONCURRENCY}, ~{LONG_PROMPT_TOKENS}-token prompts", prompts, LONG_MAX_TOKENS))
+    return loads
 
 
-def vocab_counter(model_path: Path) -> Callable[[str], int]:
-    """Counts tokens (BOS included, as both systems prompt) with the model's own tokenizer."""
+def vocab_counter(model_path: Path) -> TokenCounter:
+    """Counts tokens (BOS included) as openmaas's server does: llama.cpp's tokenizer on the model's vocabulary."""
     vocab = llama_cpp.Llama(model_path=str(model_path), vocab_only=True, verbose=False)
     return lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=True))
 
 
-# openmaas over HTTP ---------------------------------------------------------------------
+def check_llama_server_lengths(base_url: str, loads: list[Load], count: TokenCounter) -> None:
+    """llama-server must see prompts of the same lengths as openmaas, through its own /tokenize."""
+    with httpx.Client(base_url=base_url, timeout=60.0) as client:
+        for load in loads:
+            for prompt in load.prompts:
+                tokens = client.post("/tokenize", json={"content": prompt, "add_special": True}).json()["tokens"]
+                if len(tokens) != count(prompt):
+                    raise SystemExit(
+                        f"prompt lengths differ ({len(tokens)} tokens in llama-server, {count(prompt)} in openmaas); "
+                        "the comparison would be unequal"
+                    )
+
+
+# Servers over HTTP ------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -202,14 +285,14 @@ def wait_healthy(base_url: str, server: subprocess.Popen[bytes], log_path: Path)
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"openmaas serve exited with {server.returncode}; see {log_path}")
+            raise RuntimeError(f"{log_path.stem} exited with {server.returncode}; see {log_path}")
         try:
             if httpx.get(f"{base_url}/health", timeout=2.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass  # not listening yet: the model loads before the port opens
         time.sleep(HEALTH_POLL_S)
-    raise TimeoutError(f"openmaas serve was not healthy within {HEALTH_TIMEOUT_S:.0f} s; see {log_path}")
+    raise TimeoutError(f"{log_path.stem} was not healthy within {HEALTH_TIMEOUT_S:.0f} s; see {log_path}")
 
 
 def log_tail(path: Path, num_lines: int = 30) -> str:
@@ -217,20 +300,21 @@ def log_tail(path: Path, num_lines: int = 30) -> str:
     return "\n".join(lines[-num_lines:])
 
 
+@dataclass
+class RunningServer:
+    base_url: str
+    pid: int
+
+
 @contextmanager
-def running_server(home: Path, port: int) -> Iterator[str]:
-    """`openmaas serve` on 127.0.0.1:port for the duration; yields its base URL."""
-    env = {**os.environ, "OPENMAAS_HOME": str(home)}
-    for key, value in SERVER_ENV_DEFAULTS.items():
-        env.setdefault(key, value)  # the caller's environment wins, to benchmark other settings
-    log_path = home / "benchmark-server.log"
-    command = [openmaas_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+def running(command: list[str], env: dict[str, str], log_path: Path, port: int) -> Iterator[RunningServer]:
+    """A server process on 127.0.0.1:port for the duration; stopped by its PID afterwards."""
     with log_path.open("wb") as log_file:
         server = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base_url, server, log_path)
-        yield base_url
+        yield RunningServer(base_url, server.pid)
     except BaseException:
         log(f"--- last lines of {log_path} ---\n{log_tail(log_path)}")
         raise
@@ -243,7 +327,26 @@ def running_server(home: Path, port: int) -> Iterator[str]:
             server.wait()
 
 
-async def stream_openmaas(client: httpx.AsyncClient, prompt: str, max_tokens: int, arrival: float) -> RequestTiming:
+def openmaas_server(home: Path, port: int) -> Any:
+    env = {**os.environ, "OPENMAAS_HOME": str(home)}
+    for key, value in SERVER_ENV_DEFAULTS.items():
+        env.setdefault(key, value)  # the caller's environment wins, to benchmark other settings
+    command = [openmaas_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return running(command, env, home / "openmaas-server.log", port)
+
+
+def llama_server(binary: Path, model_path: Path, home: Path, port: int) -> Any:
+    command = [
+        str(binary), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port),
+        "-t", str(os.cpu_count()), "-np", str(LLAMA_SERVER_PARALLEL), "-c", str(LLAMA_SERVER_CONTEXT),
+    ]  # fmt: skip
+    return running(command, dict(os.environ), home / "llama-server.log", port)
+
+
+async def stream_completion(
+    client: httpx.AsyncClient, system: str, prompt: str, max_tokens: int, arrival: float
+) -> RequestTiming:
+    """One streamed /v1/completions request; both servers speak the same OpenAI stream."""
     body = {
         "model": MODEL_ID,
         "prompt": prompt,
@@ -258,7 +361,7 @@ async def stream_openmaas(client: httpx.AsyncClient, prompt: str, max_tokens: in
     finish_reason: str | None = None
     async with client.stream("POST", "/v1/completions", json=body) as response:
         if response.status_code != 200:
-            raise RuntimeError(f"openmaas answered {response.status_code}: {(await response.aread())!r}")
+            raise RuntimeError(f"{system} answered {response.status_code}: {(await response.aread())!r}")
         async for line in response.aiter_lines():
             now = time.perf_counter()  # before parsing, so JSON decoding does not count
             if not line.startswith("data: "):
@@ -268,15 +371,15 @@ async def stream_openmaas(client: httpx.AsyncClient, prompt: str, max_tokens: in
                 break
             chunk = json.loads(data)
             if "error" in chunk:
-                raise RuntimeError(f"openmaas streamed an error: {chunk['error']}")
+                raise RuntimeError(f"{system} streamed an error: {chunk['error']}")
             for choice in chunk["choices"]:
                 if choice["text"]:
                     chunk_times.append(now)
                 finish_reason = choice["finish_reason"] or finish_reason
-            if chunk.get("usage"):  # only the last chunk carries it; the others say null
+            if chunk.get("usage"):  # the last chunk carries it
                 num_tokens = int(chunk["usage"]["completion_tokens"])
     end = time.perf_counter()
-    return checked_timing(arrival, chunk_times, end, num_tokens, finish_reason, max_tokens, "openmaas")
+    return checked_timing(arrival, chunk_times, end, num_tokens, finish_reason, max_tokens, system)
 
 
 def checked_timing(
@@ -288,7 +391,7 @@ def checked_timing(
     max_tokens: int,
     system: str,
 ) -> RequestTiming:
-    """Both systems must have generated exactly max_tokens, or the comparison is unequal."""
+    """Every system must have generated exactly max_tokens, or the comparison is unequal."""
     if finish_reason != "length" or num_tokens != max_tokens or not chunk_times:
         raise RuntimeError(
             f"{system}: expected {max_tokens} tokens ending in 'length', got {num_tokens} "
@@ -297,23 +400,27 @@ def checked_timing(
     return RequestTiming(arrival, chunk_times, end, num_tokens)
 
 
-async def openmaas_level(client: httpx.AsyncClient, prompts: list[str], max_tokens: int) -> LevelResult:
-    arrival = time.perf_counter()
-    timings = await asyncio.gather(*(stream_openmaas(client, p, max_tokens, arrival) for p in prompts))
-    return LevelResult("openmaas", len(prompts), list(timings))
-
-
-async def run_openmaas(base_url: str, prompts: dict[int, list[str]], max_tokens: int) -> list[LevelResult]:
-    # One client for every level, like a long-lived application; the pool must fit the widest level.
-    limits = httpx.Limits(max_connections=max(len(p) for p in prompts.values()) + 1)
-    timeout = httpx.Timeout(600.0, connect=10.0)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
-        await stream_openmaas(client, "Warm-up: say something.", WARMUP_TOKENS, time.perf_counter())
+async def drive_server(
+    system: str, server: RunningServer, loads: list[Load]
+) -> tuple[list[LevelResult], MemoryReading]:
+    # One client for every load, like a long-lived application; the pool must fit the widest load.
+    limits = httpx.Limits(max_connections=max(len(load.prompts) for load in loads) + 1)
+    timeout = httpx.Timeout(900.0, connect=10.0)
+    after_c32: int | None = None
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=timeout) as client:
+        await stream_completion(client, system, "Warm-up: say something.", WARMUP_TOKENS, time.perf_counter())
+        idle = resident_bytes(server.pid)
         results = []
-        for level, level_prompts in prompts.items():
-            log(f"openmaas: {level} concurrent requests")
-            results.append(await openmaas_level(client, level_prompts, max_tokens))
-        return results
+        for load in loads:
+            log(f"{system}: {load.name}")
+            arrival = time.perf_counter()
+            timings = await asyncio.gather(
+                *(stream_completion(client, system, p, load.max_tokens, arrival) for p in load.prompts)
+            )
+            results.append(LevelResult(system, load.name, list(timings)))
+            if load.name == "C=32":
+                after_c32 = resident_bytes(server.pid)
+    return results, MemoryReading(system, idle, after_c32)
 
 
 # Baseline: llama_cpp.Llama, one request at a time -----------------------------------------
@@ -321,7 +428,7 @@ def end_of_generation_ids(llm: llama_cpp.Llama) -> list[int]:
     """Every token that ends llama_cpp's generation loop (Gemma 3 has <eos> and <end_of_turn>).
 
     Biasing only token_eos() would let the model stop early on another one,
-    and the baseline would then do less work than openmaas's ignore_eos.
+    and the baseline would then do less work than the servers' ignore_eos.
     """
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     found = {i for i in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)}
@@ -347,18 +454,7 @@ def serve_baseline(
     return checked_timing(arrival, chunk_times, end, num_tokens, finish_reason, max_tokens, "baseline")
 
 
-def baseline_level(
-    llm: llama_cpp.Llama, prompts: list[str], max_tokens: int, logit_bias: dict[int, float]
-) -> LevelResult:
-    arrival = time.perf_counter()
-    # One worker thread, requests in arrival order: what llama_cpp.server's lock around one Llama does.
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        futures = [worker.submit(serve_baseline, llm, p, max_tokens, logit_bias, arrival) for p in prompts]
-        timings = [f.result() for f in futures]
-    return LevelResult("llama-cpp-python", len(prompts), timings)
-
-
-def run_baseline(model_path: Path, prompts: dict[int, list[str]], max_tokens: int) -> list[LevelResult]:
+def run_baseline(model_path: Path, loads: list[Load]) -> list[LevelResult]:
     llm = llama_cpp.Llama(
         model_path=str(model_path),
         n_ctx=BASELINE_N_CTX,
@@ -370,80 +466,130 @@ def run_baseline(model_path: Path, prompts: dict[int, list[str]], max_tokens: in
         logit_bias = {token: EOG_BIAS for token in end_of_generation_ids(llm)}
         serve_baseline(llm, "Warm-up: say something.", WARMUP_TOKENS, logit_bias, time.perf_counter())
         results = []
-        for level, level_prompts in prompts.items():
-            log(f"baseline: {level} queued requests")
-            results.append(baseline_level(llm, level_prompts, max_tokens, logit_bias))
+        for load in loads:
+            log(f"baseline: {load.name}")
+            arrival = time.perf_counter()
+            # One worker thread, requests in arrival order: what llama_cpp.server's lock around one Llama does.
+            with ThreadPoolExecutor(max_workers=1) as worker:
+                futures = [
+                    worker.submit(serve_baseline, llm, p, load.max_tokens, logit_bias, arrival) for p in load.prompts
+                ]
+                timings = [f.result() for f in futures]
+            results.append(LevelResult("llama-cpp-python", load.name, timings))
         return results
     finally:
         llm.close()
 
 
 # Report -----------------------------------------------------------------------------------
-def header(args: argparse.Namespace, model_path: Path, prompt_lengths: list[int]) -> str:
+def header(args: argparse.Namespace, model_path: Path, loads: list[Load], count: TokenCounter) -> str:
     server_env = {k: os.environ.get(k, v) for k, v in SERVER_ENV_DEFAULTS.items()}
-    return "\n".join(
-        [
-            f"$ python {shlex.join(sys.argv)}",
-            f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}",
-            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
-            f"openmaas {openmaas.__version__}, llama-cpp-python {llama_cpp.__version__}, "
-            f"Python {platform.python_version()}",
-            f"model: {model_path.name}",
-            f"server: {' '.join(f'{k}={v}' for k, v in server_env.items())}",
-            f"baseline: n_ctx={BASELINE_N_CTX} n_batch={BASELINE_N_BATCH} n_threads={os.cpu_count()}, "
-            "one request at a time",
-            f"requests: {args.max_tokens} output tokens each, prompts of "
-            f"{min(prompt_lengths)}-{max(prompt_lengths)} tokens",
-        ]
-    )
-
-
-def table(results: list[LevelResult]) -> str:
-    baseline = {r.concurrency: r.tokens_per_s for r in results if r.system != "openmaas"}
-    rows = [
-        "| concurrency | system | output tokens | wall s | tok/s "
-        "| TTFT p50 ms | TTFT p95 ms | ITL p50 ms | vs baseline |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    lines = [
+        f"$ python {shlex.join(sys.argv)}",
+        f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+        f"openmaas {openmaas.__version__}, llama-cpp-python {llama_cpp.__version__}, "
+        f"Python {platform.python_version()}",
+        f"model: {model_path.name}",
+        f"openmaas: defaults, {' '.join(f'{k}={v}' for k, v in server_env.items())}",
+        f"llama-server: {args.llama_server or 'not run'} -np {LLAMA_SERVER_PARALLEL} -c {LLAMA_SERVER_CONTEXT} "
+        f"-t {os.cpu_count()}",
+        f"baseline: {'not run' if args.skip_baseline else f'n_ctx={BASELINE_N_CTX} n_batch={BASELINE_N_BATCH}'}",
     ]
-    for r in sorted(results, key=lambda r: (r.concurrency, r.system != "openmaas")):
-        compared = r.system == "openmaas" and r.concurrency in baseline
-        ratio = f"{r.tokens_per_s / baseline[r.concurrency]:.2f}x" if compared else ""
-        rows.append(
-            f"| {r.concurrency} | {r.system} | {r.num_tokens} | {r.wall_s:.2f} | {r.tokens_per_s:.1f} "
-            f"| {r.ttft_ms(50):.0f} | {r.ttft_ms(95):.0f} | {r.itl_p50_ms():.1f} | {ratio} |"
-        )
+    for load in loads:
+        lengths = [count(p) for p in load.prompts]
+        lines.append(f"load {load.name}: prompts of {min(lengths)}-{max(lengths)} tokens, {load.max_tokens} out")
+    return "\n".join(lines)
+
+
+def table(results: list[LevelResult], loads: list[Load]) -> str:
+    by_key = {(r.system, r.load): r for r in results}
+    rows = [
+        "| load | system | output tokens | wall s | tok/s | TTFT p50 ms | TTFT p95 ms | ITL p50 ms "
+        "| vs llama-server | vs baseline |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for load in loads:
+        peers = {
+            s: by_key[(s, load.name)].tokens_per_s
+            for s in ("llama-server", "llama-cpp-python")
+            if (s, load.name) in by_key
+        }
+        for system in ("openmaas", "llama-server", "llama-cpp-python"):
+            r = by_key.get((system, load.name))
+            if r is None:
+                continue
+            ratios = [
+                f"{r.tokens_per_s / peers[peer]:.2f}x" if system == "openmaas" and peer in peers else ""
+                for peer in ("llama-server", "llama-cpp-python")
+            ]
+            rows.append(
+                f"| {load.name} | {system} | {r.num_tokens} | {r.wall_s:.2f} | {r.tokens_per_s:.1f} "
+                f"| {r.ttft_ms(50):.0f} | {r.ttft_ms(95):.0f} | {r.itl_p50_ms():.1f} | {' | '.join(ratios)} |"
+            )
+    return "\n".join(rows)
+
+
+def memory_table(readings: list[MemoryReading]) -> str:
+    rows = ["| system | RSS idle MB | RSS after C=32 MB |", "|---|---:|---:|"]
+    for m in readings:
+        after = "" if m.after_c32_bytes is None else f"{m.after_c32_bytes / 2**20:.0f}"
+        rows.append(f"| {m.system} | {m.idle_bytes / 2**20:.0f} | {after} |")
     return "\n".join(rows)
 
 
 # Main -------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32], help="levels to run")
-    parser.add_argument("--max-tokens", type=int, default=128, help="output tokens per request")
+    parser.add_argument("--workloads", nargs="+", choices=["distinct", "shared", "long"],
+                        default=["distinct", "shared", "long"], help="workloads to run")  # fmt: skip
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32], help="distinct levels")
+    parser.add_argument("--max-tokens", type=int, default=128, help="output tokens per request (distinct, shared)")
     parser.add_argument("--home", type=Path, help="OPENMAAS_HOME for the server (default: a temporary dir)")
-    parser.add_argument("--skip-baseline", action="store_true", help="measure openmaas only")
-    parser.add_argument("--port", type=int, help="port for the server (default: a free one)")
+    parser.add_argument("--skip-baseline", action="store_true", help="leave llama-cpp-python out")
+    parser.add_argument("--skip-openmaas", action="store_true", help="measure the peers only")
+    parser.add_argument(
+        "--llama-server",
+        type=Path,
+        default=Path(os.environ["LLAMA_SERVER_BIN"]) if os.environ.get("LLAMA_SERVER_BIN") else None,
+        help="llama.cpp's llama-server binary (default: $LLAMA_SERVER_BIN; not run when neither is set)",
+    )
     args = parser.parse_args(argv)
     if min(args.concurrency) < 1 or args.max_tokens < 1:
         parser.error("--concurrency and --max-tokens must be positive")
+    if args.llama_server is not None and not args.llama_server.is_file():
+        parser.error(f"--llama-server {args.llama_server}: no such file")
     return args
 
 
 def benchmark(args: argparse.Namespace, home: Path) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    # Assembled here, before the server starts, so both systems read the very same file.
+    # Assembled here, before the servers start, so every system reads the very same file.
     model_path = bundled_model(home).path
     count = vocab_counter(model_path)
-    prompts = build_prompts(count, list(dict.fromkeys(args.concurrency)))  # each level once, in order
-    lengths = [count(p) for level_prompts in prompts.values() for p in level_prompts]
-    report(header(args, model_path, lengths))
+    loads = build_loads(count, args)
+    report(header(args, model_path, loads, count))
 
-    with running_server(home, args.port or free_port()) as base_url:
-        results = asyncio.run(run_openmaas(base_url, prompts, args.max_tokens))
-    # The server is stopped before the baseline loads, so the two never share the cores.
+    results: list[LevelResult] = []
+    memory: list[MemoryReading] = []
+    # One system at a time: each is stopped before the next starts, so none shares the cores.
+    if not args.skip_openmaas:
+        with openmaas_server(home, free_port()) as server:
+            got, reading = asyncio.run(drive_server("openmaas", server, loads))
+        results += got
+        memory.append(reading)
+    if args.llama_server is not None:
+        with llama_server(args.llama_server, model_path, home, free_port()) as server:
+            check_llama_server_lengths(server.base_url, loads, count)
+            got, reading = asyncio.run(drive_server("llama-server", server, loads))
+        results += got
+        memory.append(reading)
+    else:
+        log("llama-server: not run (give --llama-server PATH or set LLAMA_SERVER_BIN)")
     if not args.skip_baseline:
-        results += run_baseline(model_path, prompts, args.max_tokens)
-    report("\n" + table(results))
+        results += run_baseline(model_path, loads)
+    report("\n" + table(results, loads))
+    report("\n" + memory_table(memory))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
