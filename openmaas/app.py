@@ -73,6 +73,8 @@ def engine_config(settings: Settings, source: ModelSource | None) -> EngineConfi
         num_cache_slots=settings.num_cache_slots,
         prefill_chunk_size=settings.prefill_chunk_size,
         num_threads=settings.num_threads,
+        kv_cache_type=settings.kv_cache_type,
+        swa_full=settings.swa_full,
         max_queued_requests=settings.max_queued_requests,
         max_queued_prompt_tokens=settings.max_queued_prompt_tokens,
         max_requests_per_call=settings.max_requests_per_call,

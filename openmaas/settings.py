@@ -60,7 +60,14 @@ class Settings(BaseSettings):
         16, description="KV slots where prompts are prefilled and then kept as the prefix cache."
     )
     prefill_chunk_size: int = Field(
-        64, description="Prompt chunk size, and the granularity of prefix-cache reuse, in tokens."
+        128, description="Prompt chunk size, and the granularity of prefix-cache reuse, in tokens."
+    )
+    kv_cache_type: Literal["f16", "q8_0"] = Field(
+        "f16", description="Element type of the KV cache: f16, or q8_0 for about half its memory."
+    )
+    swa_full: bool = Field(
+        False,
+        description="Keep every position of sliding-window attention layers (more memory; any prefix is reusable).",
     )
     num_threads: int | None = Field(None, description="CPU threads for llama.cpp; unset uses every core.")
     max_queued_requests: int = Field(

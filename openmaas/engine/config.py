@@ -10,6 +10,8 @@ from openmaas.errors import InvalidRequest
 
 # llama.cpp aborts the process for a sequence id at or above this (LLAMA_MAX_SEQ).
 LLAMA_MAX_SEQ = 256
+# KV cache element types llama.cpp can use for both K and V on every backend we build for.
+KV_CACHE_TYPES = ("f16", "q8_0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +39,10 @@ class EngineConfig:
     # its own llama_decode, and cached prefixes are reused in whole chunks:
     # llama.cpp's results depend on the shape of the computation, so a fixed
     # chunk layout gives a prompt the same KV whatever ran beside it and
-    # whatever the cache held (docs/determinism.md).
-    prefill_chunk_size: int = 64
+    # whatever the cache held (docs/determinism.md). 128 prefills about 14%
+    # faster than 64 on the reference CPU and costs no memory (256 is faster
+    # still, but reuses prefixes only in steps of 256; docs/benchmarks.md).
+    prefill_chunk_size: int = 128
     # A waiting request whose prompt shares at least this many more tokens with
     # a prompt still being prefilled waits for that prefill instead of
     # computing the prefix again itself.
@@ -52,6 +56,13 @@ class EngineConfig:
     # Seconds a new call may expect to wait for its first token, from the measured service rate;
     # past it the call is refused (QueueFull, 429) rather than left to wait.
     max_queue_wait: float = 30.0
+    # Element type of the KV cache: "f16", or "q8_0" for about half the memory (docs/benchmarks.md
+    # measures what it changes in the logprobs).
+    kv_cache_type: str = "f16"
+    # Keep every position of sliding-window layers (Gemma 3: 15 of 18 layers) instead of their window
+    # and a ubatch. Off, a prefix is reused only when its slot still holds the window before it
+    # (kv_cache.py); on, any prefix is, for about twice the KV memory on such models.
+    swa_full: bool = False
 
     def __post_init__(self) -> None:
         if self.max_num_seqs < 1:
@@ -79,6 +90,8 @@ class EngineConfig:
             raise InvalidRequest("max_requests_per_call must be at least 1", param="max_requests_per_call")
         if not self.max_queue_wait > 0:
             raise InvalidRequest("max_queue_wait must be positive", param="max_queue_wait")
+        if self.kv_cache_type not in KV_CACHE_TYPES:
+            raise InvalidRequest(f"kv_cache_type must be one of {', '.join(KV_CACHE_TYPES)}", param="kv_cache_type")
         if self.max_model_len < 16:
             raise InvalidRequest("max_model_len must be at least 16", param="max_model_len")
 

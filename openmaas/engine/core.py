@@ -38,7 +38,11 @@ class EngineCore:
         self.config = config
         self.runner = runner
         self.kv_cache = KVCacheManager(
-            config.max_num_seqs, config.num_cache_slots, runner, chunk_size=config.prefill_chunk_size
+            config.max_num_seqs,
+            config.num_cache_slots,
+            runner,
+            chunk_size=config.prefill_chunk_size,
+            swa_window=runner.swa_window,
         )
         self.scheduler = Scheduler(config, self.kv_cache)
         self._end_of_generation = runner.end_of_generation_ids()

@@ -62,6 +62,9 @@ class KVMemory(Protocol):
     def trim_sequence(self, slot: int, num_keep: int) -> None:
         """Drops every position at or after num_keep from slot."""
 
+    def first_kept_position(self, slot: int) -> int:
+        """The lowest position every layer of slot still holds (sliding-window layers drop older ones)."""
+
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
     """Number of leading tokens a and b share."""
@@ -98,7 +101,15 @@ class PrefixMatch:
 class KVCacheManager:
     """Hands out decode and prompt slots; keeps the prefix cache in idle prompt slots."""
 
-    def __init__(self, max_num_seqs: int, num_prompt_slots: int, memory: KVMemory, *, chunk_size: int = 64) -> None:
+    def __init__(
+        self,
+        max_num_seqs: int,
+        num_prompt_slots: int,
+        memory: KVMemory,
+        *,
+        chunk_size: int = 64,
+        swa_window: int | None = None,
+    ) -> None:
         if num_prompt_slots < 1:
             raise ValueError("at least one prompt slot is needed")
         self.max_num_seqs = max_num_seqs
@@ -110,6 +121,8 @@ class KVCacheManager:
         self.decoding: list[Request] = []
         self._memory = memory
         self.chunk_size = chunk_size
+        # Window of sliding-window layers that keep only their window (llama.cpp's swa_full off), or None.
+        self.swa_window = swa_window
         self._clock = 0
         self.num_copies = 0
         self.num_adoptions = 0
@@ -167,10 +180,25 @@ class KVCacheManager:
         return best
 
     # Lifecycle ------------------------------------------------------------------
-    def reusable_length(self, num_shared: int, num_prompt_tokens: int) -> int:
-        """How much of a shared prefix a prompt can take: whole chunks, and never its last token."""
+    def reusable_length(self, num_shared: int, num_prompt_tokens: int, first_kept: int = 0) -> int:
+        """How much of a shared prefix a prompt can take: whole chunks, and never its last token.
+
+        first_kept is the lowest position the holding slot still has in every
+        layer: the first token computed after the prefix, at position L,
+        attends back to L - window + 1 in a sliding-window layer, so a prefix
+        whose window was already dropped cannot be reused at all.
+        """
         usable = min(num_shared, num_prompt_tokens - 1)
-        return usable - usable % self.chunk_size
+        usable -= usable % self.chunk_size
+        if self.swa_window is not None and first_kept > max(0, usable - self.swa_window + 1):
+            return 0
+        return usable
+
+    def _reusable(self, match: PrefixMatch | None, num_prompt_tokens: int) -> int:
+        if match is None:
+            return 0
+        first_kept = self._memory.first_kept_position(match.slot_id) if self.swa_window is not None else 0
+        return self.reusable_length(match.num_tokens, num_prompt_tokens, first_kept)
 
     def start_prompt(self, request: Request) -> int:
         """Gives request a prompt slot holding as much of its prompt as the cache has.
@@ -182,8 +210,8 @@ class KVCacheManager:
         prompt = request.token_ids[: request.num_prompt_tokens]
         idle = self.longest_match(prompt, include_in_use=False)
         best = self.longest_match(prompt)
-        idle_len = self.reusable_length(idle.num_tokens, len(prompt)) if idle else 0
-        best_len = self.reusable_length(best.num_tokens, len(prompt)) if best else 0
+        idle_len = self._reusable(idle, len(prompt))
+        best_len = self._reusable(best, len(prompt))
         if idle is not None and idle.idle is not None and idle_len > 0 and idle_len >= best_len:
             slot, num_reused = idle.idle, idle_len
             self.num_adoptions += 1
@@ -306,6 +334,17 @@ class KVCacheManager:
         request.num_computed_tokens = request.num_cached_tokens = len(held)
         self.decoding.append(request)
         return True
+
+    def reset_prefix_cache(self) -> int:
+        """Empties every idle cached prompt slot (sessions' slots included); returns how many."""
+        emptied = 0
+        for slot in self._prompt_slots:
+            if slot.owner is None and slot.cached_token_ids:
+                self._memory.trim_sequence(slot.slot_id, 0)
+                slot.cached_token_ids = []
+                slot.session_id = None
+                emptied += 1
+        return emptied
 
     def reserve_prompt_slots(self, request: Request, count: int) -> list[int] | None:
         """Gives a beam-search request count prompt slots (evicting cached ones), or None if too few are idle."""

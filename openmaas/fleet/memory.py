@@ -11,8 +11,9 @@ from openmaas.fleet.gguf_metadata import read_metadata
 
 logger = logging.getLogger(__name__)
 
-# The KV cache's cells are f16 (llama.cpp's default type_k / type_v).
+# Bytes per stored K or V value, by KV cache type: f16, and q8_0's blocks of 32 values in 34 bytes.
 KV_BYTES_PER_VALUE = 2
+_KV_TYPE_SCALE = {"f16": (1, 1), "q8_0": (17, 32)}  # relative to f16
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +58,16 @@ def kv_bytes_per_cell(path: Path) -> int | None:
 def estimate_memory(config: EngineConfig) -> MemoryEstimate:
     """The weights (file size) and the KV cache the engine config asks llama.cpp for.
 
-    Every sequence slot holds ``max_model_len`` cells of every layer (the engine
-    asks for a full-size sliding-window cache too), so the estimate is an upper
-    bound for models with sliding-window layers.
+    Every sequence slot is counted with ``max_model_len`` cells of every layer:
+    exact with ``swa_full``, an upper bound otherwise for models with
+    sliding-window layers (they keep their window and a ubatch; the GGUF
+    header does not say which layers those are).
     """
     path = Path(config.model_path)
     weights = path.stat().st_size
     per_cell = kv_bytes_per_cell(path)
     if per_cell is None:
         return MemoryEstimate(weights, 0)
-    return MemoryEstimate(weights, per_cell * config.num_seq_slots * config.max_model_len)
+    numerator, denominator = _KV_TYPE_SCALE[config.kv_cache_type]
+    kv_bytes = per_cell * config.num_seq_slots * config.max_model_len * numerator // denominator
+    return MemoryEstimate(weights, kv_bytes)

@@ -14,12 +14,17 @@ class RecordingMemory:
 
     def __init__(self) -> None:
         self.ops: list[tuple[str, int, int]] = []
+        # What first_kept_position answers per slot (a sliding-window layer that dropped old positions).
+        self.first_kept: dict[int, int] = {}
 
     def copy_sequence(self, src_slot: int, dst_slot: int) -> None:
         self.ops.append(("copy", src_slot, dst_slot))
 
     def trim_sequence(self, slot: int, num_keep: int) -> None:
         self.ops.append(("trim", slot, num_keep))
+
+    def first_kept_position(self, slot: int) -> int:
+        return self.first_kept.get(slot, 0)
 
     def take(self) -> list[tuple[str, int, int]]:
         ops, self.ops = self.ops, []

@@ -215,6 +215,47 @@ def test_reusable_length(kv: KVCacheManager, num_shared: int, num_prompt_tokens:
     assert kv.reusable_length(num_shared, num_prompt_tokens) == expected
 
 
+WINDOW = 8  # a sliding-window layer's attention window in the tests below
+
+
+@pytest.mark.parametrize(
+    ("num_shared", "first_kept", "expected"),
+    [
+        (12, 0, 12),  # nothing dropped: any prefix
+        (12, 5, 12),  # position 12 attends back to 12 - 8 + 1 = 5: still held
+        (12, 6, 0),  # position 5 is gone: the prefix cannot be reused at all
+        (14, 5, 12),  # rounded down to whole chunks first, then checked: 12 needs 5
+        (14, 6, 0),
+        (16, 9, 16),
+        (4, 1, 0),  # a short prefix needs position 0
+    ],
+)
+def test_reusable_length_keeps_the_sliding_window(
+    memory: RecordingMemory, num_shared: int, first_kept: int, expected: int
+) -> None:
+    kv = KVCacheManager(MAX_NUM_SEQS, NUM_PROMPT_SLOTS, memory, chunk_size=CHUNK, swa_window=WINDOW)
+    assert kv.reusable_length(num_shared, 100, first_kept) == expected
+
+
+def test_slot_that_dropped_the_window_is_not_reused(memory: RecordingMemory) -> None:
+    """Sliding-window layers that lost the positions before the prefix: the prompt is computed from 0."""
+    kv = KVCacheManager(MAX_NUM_SEQS, NUM_PROMPT_SLOTS, memory, chunk_size=CHUNK, swa_window=WINDOW)
+    prompt = tokens(100, 40)
+    a = make_request("a", prompt)
+    start(kv, a)
+    compute_prompt(a)
+    free(kv, a)
+    memory.take()
+    memory.first_kept[P0] = 30  # llama.cpp kept only positions 30.. of the sliding-window layers
+    b = make_request("b", prompt[:20] + tokens(900, 8))
+    assert start(kv, b) == 0
+    memory.first_kept[P0] = 13  # 20 attends back to 13: reusable
+    c = make_request("c", prompt[:20] + tokens(700, 8))
+    free(kv, b)
+    memory.take()
+    assert start(kv, c) == 20
+
+
 def test_adoption_picks_the_idle_slot_with_the_longest_prefix(kv: KVCacheManager, memory: RecordingMemory) -> None:
     shared = tokens(100, 12)
     a = make_request("a", shared[:4] + tokens(500, 10))

@@ -412,6 +412,9 @@ class ShadowMemory:
     def trim_sequence(self, slot: int, num_keep: int) -> None:
         del self.slots[slot][num_keep:]
 
+    def first_kept_position(self, slot: int) -> int:
+        return 0
+
 
 @pytest.mark.parametrize("seed", range(12))
 def test_bookkeeping_matches_what_the_slots_really_hold(seed: int) -> None:

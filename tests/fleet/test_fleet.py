@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from openmaas.fleet.sources import ModelSource
 
 
 def small_config(model_path: Path) -> EngineConfig:
-    return EngineConfig(str(model_path), max_num_seqs=1, num_cache_slots=2, max_model_len=64, max_num_batched_tokens=72)
+    return EngineConfig(
+        str(model_path),
+        max_num_seqs=1,
+        num_cache_slots=2,
+        max_model_len=64,
+        max_num_batched_tokens=72,
+        prefill_chunk_size=64,
+    )
 
 
 def two_model_fleet(model_path: Path, **kwargs: object) -> tuple[ModelFleet, list[tuple[str, float]]]:
@@ -37,6 +45,12 @@ def test_memory_estimate_counts_weights_and_kv(model_path: Path) -> None:
     # Gemma 3 270M: 18 layers x 1 KV head x (256 + 256) x 2 bytes per cell; 18 slots (1 request rounded up
     # to the 16 rows of a padded decode step, and 2 cache slots) x 64 cells.
     assert estimate.kv_cache_bytes == 18 * 1 * 512 * 2 * 18 * 64
+
+
+def test_memory_estimate_of_a_q8_0_kv_cache(model_path: Path) -> None:
+    f16 = estimate_memory(small_config(model_path)).kv_cache_bytes
+    q8_0 = estimate_memory(dataclasses.replace(small_config(model_path), kv_cache_type="q8_0")).kv_cache_bytes
+    assert q8_0 == f16 * 17 // 32  # blocks of 32 values in 34 bytes, against 64 bytes in f16
 
 
 def test_cap_of_one_swaps_models_least_recently_used(model_path: Path) -> None:

@@ -32,6 +32,7 @@ ROW_MULTIPLE = 4
 # The smallest padded decode step (engine/padding.py), also what the embeddings runner pads a small batch to.
 MIN_PADDED_DECODE_ROWS = DECODE_ROW_MULTIPLE
 PAD_TOKEN = 0
+_GGML_TYPES = {"f16": lc.GGML_TYPE_F16, "q8_0": lc.GGML_TYPE_Q8_0}
 
 
 _backend_lock = threading.Lock()
@@ -141,20 +142,26 @@ class LlamaCppRunner:
             raise ModelLoadFailed(f"max_model_len {config.max_model_len} exceeds the model's context {n_ctx_train}")
         cparams = lc.llama_context_default_params()
         cparams.n_seq_max = config.num_seq_slots
-        # Room for the pad tokens a prompt chunk may need past the context.
-        cells_per_seq = config.max_model_len + ROW_MULTIPLE
+        # Exactly the context: llama.cpp rounds a stream up to a multiple of 256 cells, so a few
+        # cells for pad tokens past it would cost 256 per sequence (run_prompt_chunk does without).
+        cells_per_seq = config.max_model_len
         cparams.n_ctx = config.num_seq_slots * cells_per_seq
         cparams.n_batch = config.max_num_batched_tokens + ROW_MULTIPLE
-        cparams.n_ubatch = config.max_num_batched_tokens + ROW_MULTIPLE
+        # One llama_decode holds at most a padded decode step or one padded prompt chunk. n_ubatch sizes
+        # the compute buffer (logits for every row of a ubatch) and the sliding-window cache (its window
+        # plus a ubatch per sequence), so it is kept to what a call needs.
+        # (A padded chunk is at most prefill_chunk_size tokens: that size is a multiple of ROW_MULTIPLE.)
+        cparams.n_ubatch = max(config.num_decode_slots, config.prefill_chunk_size)
         cparams.n_threads = config.resolved_num_threads
         cparams.n_threads_batch = config.resolved_num_threads
         cparams.no_perf = True
         # One KV stream per sequence: attention looks only at its own cells, and
         # copying a prefix between sequences is a buffer copy.
         cparams.kv_unified = False
-        # Full-size sliding-window cache, so a copied sequence can be trimmed
-        # back to any prefix length (a pruned window could not).
-        cparams.swa_full = True
+        # Sliding-window layers keep their window and a ubatch unless swa_full: a sequence can then be
+        # trimmed back only as far as the window it still holds allows (first_kept_position).
+        cparams.swa_full = config.swa_full
+        cparams.type_k = cparams.type_v = _GGML_TYPES[config.kv_cache_type]
         self._ctx = lc.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             lc.llama_model_free(self._model)
@@ -164,6 +171,9 @@ class LlamaCppRunner:
         self.n_ctx_seq = int(lc.llama_n_ctx_seq(self._ctx))
         if self.n_ctx_seq < cells_per_seq:
             raise RuntimeError(f"llama.cpp gave {self.n_ctx_seq} cells per sequence, wanted {cells_per_seq}")
+        n_swa = int(lc.llama_model_n_swa(self._model))
+        # Attention window of the sliding-window layers when they do not keep every position; else None.
+        self.swa_window: int | None = n_swa if n_swa > 0 and not config.swa_full else None
         self._batch = LlamaBatchBuffer(config.max_num_batched_tokens + ROW_MULTIPLE)
         self._piece_cache: dict[int, bytes] = {}
         self.info = ModelInfo(
@@ -265,6 +275,11 @@ class LlamaCppRunner:
         self._check_slot(slot)
         lc.llama_memory_seq_rm(self._memory, slot, num_keep, -1)
 
+    def first_kept_position(self, slot: int) -> int:
+        """The lowest position every layer of slot still holds (0 when empty or never pruned)."""
+        self._check_slot(slot)
+        return max(0, int(lc.llama_memory_seq_pos_min(self._memory, slot)))
+
     def _check_slot(self, slot: int) -> None:
         if not 0 <= slot < self.n_seq_max:
             raise RuntimeError(f"sequence id {slot} outside [0, {self.n_seq_max})")
@@ -306,8 +321,12 @@ class LlamaCppRunner:
         after it, which are dropped again right after: every row then takes
         the same kernels however the prompt was chunked.
         """
-        num_pad = -len(tokens) % ROW_MULTIPLE
         end = start + len(tokens)
+        # No room for pads at the very end of the context: that last chunk runs unpadded, which
+        # depends on the prompt's length alone, so its KV is still the same at any load.
+        num_pad = -len(tokens) % ROW_MULTIPLE
+        if end + num_pad > self.n_ctx_seq:
+            num_pad = 0
         self._check_position(slot, end + num_pad - 1)
         batch = self._batch
         batch.clear()
