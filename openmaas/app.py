@@ -43,11 +43,12 @@ from openmaas.api.usage_recorder import PriceFn, UsageRecorder, no_price
 from openmaas.control.deployments import Deployments, load_deployments
 from openmaas.control.keep_alive import parse_keep_alive
 from openmaas.control.plane import ControlPlane
+from openmaas.control.quotas import SharedQuotas
 from openmaas.engine import EngineConfig
 from openmaas.errors import OpenmaasError
 from openmaas.fleet.builtin_model import builtin_model
 from openmaas.fleet.catalog_sync import CatalogSync
-from openmaas.fleet.fleet import ModelFleet
+from openmaas.fleet.fleet import EngineFactory, ModelFleet
 from openmaas.fleet.sources import ModelSource, bundled_model, local_model
 from openmaas.settings import Settings
 from openmaas.web.routes import is_console_page, mount_console
@@ -72,9 +73,9 @@ def engine_config(settings: Settings, source: ModelSource | None) -> EngineConfi
         max_model_len=settings.max_model_len,
         num_cache_slots=settings.num_cache_slots,
         prefill_chunk_size=settings.prefill_chunk_size,
-        num_threads=settings.num_threads,
         kv_cache_type=settings.kv_cache_type,
         swa_full=settings.swa_full,
+        num_threads=settings.num_threads,
         max_queued_requests=settings.max_queued_requests,
         max_queued_prompt_tokens=settings.max_queued_prompt_tokens,
         max_requests_per_call=settings.max_requests_per_call,
@@ -150,12 +151,21 @@ async def _model_loadable(fleet: ModelFleet, default_model: list[str]) -> str | 
     return None
 
 
-def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
+def create_app(
+    settings: Settings,
+    price: PriceFn = no_price,
+    *,
+    engine_factory: EngineFactory | None = None,
+    shared_quotas: SharedQuotas | None = None,
+) -> FastAPI:
+    """The server. Cluster mode (openmaas/cluster/) passes engine_factory (engines that are Ray Serve
+    deployments) and shared_quotas (limits counted once for every ingress replica)."""
     fleet = ModelFleet(
         max_loaded_models=settings.max_loaded_models,
         max_loaded_bytes=settings.max_loaded_bytes,
         default_keep_alive=parse_keep_alive(settings.keep_alive, param="OPENMAAS_KEEP_ALIVE") or 0.0,
         debug_checks=settings.engine_debug_checks,
+        engine_factory=engine_factory,
     )
     # The usage journal lives in the home: local to this machine, as a crash it covers is.
     control = ControlPlane(
@@ -211,7 +221,11 @@ def create_app(settings: Settings, price: PriceFn = no_price) -> FastAPI:
     app.state.catalog_sync = catalog_sync
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     authenticator = Authenticator(
-        control.keys, control.usage, bootstrap_key=api_key, is_disabled=settings.auth_disabled
+        control.keys,
+        control.usage,
+        bootstrap_key=api_key,
+        is_disabled=settings.auth_disabled,
+        shared_quotas=shared_quotas,
     )
     app.state.authenticator = authenticator
     metrics = Metrics(lambda: {served.source.model_id: served.engine.stats() for served in fleet.list()})

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # An Origin header's value: scheme://host[:port], nothing after it (a trailing slash would never match).
@@ -27,6 +27,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+class RayModelOptions(BaseModel):
+    """Cluster mode: how one model is deployed on Ray Serve (OPENMAAS_RAY_MODELS overrides the defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_replicas: int | None = Field(None, ge=0)
+    max_replicas: int | None = Field(None, ge=1)
+    num_cpus: float | None = Field(None, ge=0)
+    num_gpus: float | None = Field(None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -141,10 +152,32 @@ class Settings(BaseSettings):
         description="Origins whose browser pages may call the API (CORS): a list, or '*' for any; unset: none.",
     )
 
+    # Cluster mode (`openmaas serve --ray`, openmaas/cluster/).
+    ray_address: str | None = Field(
+        None, description="Ray cluster to serve on (cluster mode): 'auto', 'local' or an address; unset: one process."
+    )
+    ray_ingress_replicas: int = Field(1, ge=1, description="Cluster mode: replicas of the HTTP ingress.")
+    ray_ingress_num_cpus: float = Field(1.0, ge=0, description="Cluster mode: CPUs each ingress replica reserves.")
+    ray_min_replicas: int = Field(1, ge=0, description="Cluster mode: a model's fewest replicas (0: scale to zero).")
+    ray_max_replicas: int = Field(1, ge=1, description="Cluster mode: a model's most replicas.")
+    ray_num_cpus: float = Field(1.0, ge=0, description="Cluster mode: CPUs each model replica reserves.")
+    ray_num_gpus: float = Field(0.0, ge=0, description="Cluster mode: GPUs each model replica reserves.")
+    ray_models: dict[str, RayModelOptions] = Field(
+        default_factory=dict, description="Cluster mode: per-model replicas and resources, a JSON object by model id."
+    )
+    ray_downscale_delay: float = Field(
+        60.0, ge=0, description="Cluster mode: seconds of low load before a model loses a replica (to zero included)."
+    )
+    ray_cold_start_timeout: float = Field(
+        120.0, gt=0, description="Cluster mode: seconds a call waits for a model's first replica (no request timeout)."
+    )
+
     @model_validator(mode="after")
     def _auth_off_only_on_loopback(self) -> Settings:
         if self.auth_disabled and not is_loopback(self.host):
             raise ValueError(f"auth_disabled serves without keys: refused on the non-loopback host {self.host!r}")
+        if self.ray_min_replicas > self.ray_max_replicas:
+            raise ValueError("ray_min_replicas must not exceed ray_max_replicas")
         return self
 
     @property

@@ -24,6 +24,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -34,7 +35,7 @@ from openmaas.api.context import current_request
 from openmaas.api.metering import RequestRecord
 from openmaas.control.db import utcnow
 from openmaas.control.keys import KeyStore, display_prefix, hash_secret
-from openmaas.control.quotas import Quota, QuotaTracker
+from openmaas.control.quotas import Quota, QuotaTracker, SharedQuotas
 from openmaas.control.tables import ApiKey
 from openmaas.control.usage import UsageQueries
 from openmaas.errors import Forbidden, Unauthorized
@@ -88,7 +89,9 @@ class Authenticator:
         bootstrap_key: str | None = None,
         is_disabled: bool = False,
         cache_ttl: float = 10.0,
+        shared_quotas: SharedQuotas | None = None,
     ) -> None:
+        """shared_quotas: counters shared with other server processes (cluster mode); None: this process's."""
         self._keys = keys
         self._usage = usage
         # Bytes: compare_digest refuses non-ASCII str.
@@ -101,6 +104,7 @@ class Authenticator:
         # secret hash -> (monotonic time read, caller)
         self._cache: dict[str, tuple[float, Caller]] = {}
         self.quotas = QuotaTracker(time.monotonic, utcnow)
+        self._shared_quotas = shared_quotas
 
     async def authenticate(self, headers: Headers) -> Caller | None:
         """The caller, or None when auth is off. Raises Unauthorized (401) or Forbidden (403)."""
@@ -117,15 +121,25 @@ class Authenticator:
 
     async def admit(self, caller: Caller) -> None:
         """Counts the request against the key's quota; RateLimited (429) when over it."""
+        if self._shared_quotas is not None:
+            if not caller.quota.is_unlimited:
+                await self._shared_quotas.admit(caller.key_id, caller.quota, partial(self._spend_since, caller.key_id))
+            return
         period_start = self.quotas.needs_load(caller.key_id, caller.quota)
         if period_start is not None and self._usage is not None:
             tokens, cost = await run_in_threadpool(self._usage.totals_since, caller.key_id, period_start)
             self.quotas.load(caller.key_id, period_start, tokens, cost)
         self.quotas.admit(caller.key_id, caller.quota)
 
+    async def _spend_since(self, key_id: str, period_start: datetime) -> tuple[int, float]:
+        if self._usage is None:
+            return (0, 0.0)
+        return await run_in_threadpool(self._usage.totals_since, key_id, period_start)
+
     def record(self, record: RequestRecord, cost: float) -> None:
         if record.key_id is not None:
-            self.quotas.record(record.key_id, record.num_prompt_tokens + record.num_completion_tokens, cost)
+            quotas: QuotaTracker | SharedQuotas = self._shared_quotas or self.quotas
+            quotas.record(record.key_id, record.num_prompt_tokens + record.num_completion_tokens, cost)
 
     def forget(self, key_id: str) -> None:
         """Drops a key from the cache (after a revocation)."""

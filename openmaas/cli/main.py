@@ -19,6 +19,7 @@ from openmaas.cli.catalog import add_commands as add_catalog_commands
 from openmaas.cli.environment import SettingsError, describe_database, load_settings
 from openmaas.cli.keys import add_commands as add_key_commands
 from openmaas.log import configure_logging
+from openmaas.settings import Settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -34,7 +35,11 @@ def _serve(args: argparse.Namespace) -> int:
         }.items()
         if value is not None
     }
+    if args.ray is not None:
+        overrides["ray_address"] = args.ray
     settings = load_settings(**overrides)
+    if settings.ray_address is not None:
+        return _serve_on_ray(settings)
     # The server writes to this home and database too (keys, usage): say which, as the other commands do.
     sys.stderr.write(f"openmaas: home {settings.home}, database {describe_database(settings)}\n")
     configure_logging(settings.log_level, settings.log_format)
@@ -52,6 +57,26 @@ def _serve(args: argparse.Namespace) -> int:
     )
     DrainingServer(config, app.state.drain).run()
     return 0
+
+
+def _serve_on_ray(settings: Settings) -> int:
+    """Cluster mode (docs/scale-out.md); Ray is imported only from here on."""
+    from openmaas.cluster.options import ClusterModeError, check_cluster_settings
+
+    try:
+        check_cluster_settings(settings)
+    except ClusterModeError as exc:
+        sys.stderr.write(f"openmaas: {exc}\n")
+        return 1
+    try:
+        from openmaas.cluster.serve import serve_on_ray
+    except ImportError as exc:
+        sys.stderr.write(f"openmaas: cluster mode needs Ray: pip install 'openmaas[ray]' ({exc})\n")
+        return 1
+    sys.stderr.write(f"openmaas: home {settings.home}, database {describe_database(settings)}\n")
+    configure_logging(settings.log_level, settings.log_format)
+    assert settings.ray_address is not None
+    return serve_on_ray(settings, settings.ray_address)
 
 
 class DrainingServer(uvicorn.Server):
@@ -96,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model-id", help="the id clients use for the model")
     serve.add_argument("--max-num-seqs", type=int, help="requests decoded together (default 32)")
     serve.add_argument("--max-model-len", type=int, help="context per request in tokens (default 2048)")
+    serve.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="serve on a Ray cluster (cluster mode): 'auto', an address such as 10.0.0.1:6379, "
+        "or nothing for a local one started here",
+    )
     serve.set_defaults(handler=_serve)
     add_key_commands(commands)
     add_catalog_commands(commands)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from openmaas.errors import RateLimited
 
@@ -119,6 +120,13 @@ class QuotaTracker:
             )
         state.requests.append(now)
 
+    def admit_or_load(self, key_id: str, quota: Quota) -> datetime | None:
+        """admit, or the start of the budget period whose spend must be loaded first (nothing counted then)."""
+        period_start = self.needs_load(key_id, quota)
+        if period_start is None:
+            self.admit(key_id, quota)
+        return period_start
+
     def record(self, key_id: str, num_tokens: int, cost: float) -> None:
         """Counts a finished call's tokens (prompt + completion) and cost."""
         state = self._keys.get(key_id)
@@ -147,3 +155,20 @@ class QuotaTracker:
             if remaining < limit:
                 return when + WINDOW - now
         return WINDOW
+
+
+# Reads a key's spend (tokens, cost) since a period's start from the usage table.
+SpendLoader = Callable[[datetime], Awaitable[tuple[int, float]]]
+
+
+class SharedQuotas(Protocol):
+    """Quota counters shared by every server process of a cluster (cluster mode), in place of each
+    process's own ``QuotaTracker``: the same rules, counted in one place."""
+
+    async def admit(self, key_id: str, quota: Quota, load_spend: SpendLoader) -> None:
+        """As QuotaTracker.admit (RateLimited when over), loading the period's spend first when needed."""
+        ...
+
+    def record(self, key_id: str, num_tokens: int, cost: float) -> None:
+        """As QuotaTracker.record; may be sent without waiting."""
+        ...

@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 # Retry-After (seconds) of a 503 when a model cannot be loaded now: busy models end their requests soon.
 RETRY_AFTER_SECONDS = 2.0
 
-EngineFactory = Callable[[EngineConfig], EngineClient]
+# Builds a model's engine (in a worker thread): in-process by default, a remote one in cluster mode.
+EngineFactory = Callable[[ModelSource, EngineConfig], EngineClient]
 LoadListener = Callable[[str, float], None]
 
 
@@ -131,7 +132,9 @@ class ModelFleet:
         self.max_loaded_models = max_loaded_models
         self.max_loaded_bytes = max_loaded_bytes
         self.default_keep_alive = default_keep_alive
-        self._engine_factory = engine_factory or (lambda config: EngineClient(config, check_invariants=debug_checks))
+        self._engine_factory = engine_factory or (
+            lambda _source, config: EngineClient(config, check_invariants=debug_checks)
+        )
         self._load_listeners: builtins.list[LoadListener] = [on_load] if on_load else []
         self._is_accepting = True
         # The model requests without a model name get (the first registered, unless set).
@@ -286,7 +289,7 @@ class ModelFleet:
         logger.info("loading model %s from %s", entry.model_id, entry.source.path)
         start = time.monotonic()
         try:
-            engine = await asyncio.to_thread(self._engine_factory, entry.config)
+            engine = await asyncio.to_thread(self._engine_factory, entry.source, entry.config)
         except BaseException:
             entry.state = ModelState.UNLOADED
             entry.task = None
