@@ -4,8 +4,9 @@ The API layer keeps calling one EngineClient per model: tokenizing, chat templat
 bytes run on a local *front* engine (the model's vocabulary, with the smallest KV cache the
 engine allows and no requests), while ``validate``, ``generate`` and ``embed`` go to the model's
 replicas through a DeploymentHandle (generate streamed), so the replicas' settings decide. A
-request for a model at zero replicas waits for the first one (a cold start) in ``prepare``, before any answer starts, bounded by the
-request's timeout (else OPENMAAS_RAY_COLD_START_TIMEOUT): past it, 503 with Retry-After.
+request for a model at zero replicas waits for the first one (a cold start) in ``prepare``,
+before any answer starts, bounded by the request's timeout (else OPENMAAS_RAY_COLD_START_TIMEOUT):
+past it, 503 with Retry-After.
 """
 
 from __future__ import annotations
